@@ -1,0 +1,39 @@
+"""Errors the workbench raises on purpose.
+
+Every error here carries a plain message meant for the person at the keyboard.
+The CLI prints ``str(error)`` on one line and exits non-zero; it never shows a
+traceback for these.
+"""
+
+
+class WorkbenchError(Exception):
+    """Base class: an error with a plain message, safe to show to a user."""
+
+
+class SchemaError(WorkbenchError, ValueError):
+    """Input lacks columns a canonical table requires, or names an unknown table.
+
+    ``missing`` lists the required columns that were not found and ``found``
+    the columns that were.
+    """
+
+    def __init__(self, message, *, missing=(), found=()):
+        super().__init__(message)
+        self.missing = list(missing)
+        self.found = list(found)
+
+
+class TimezoneError(WorkbenchError, ValueError):
+    """Timestamps without a time zone arrived and no ``tz`` was given."""
+
+
+class ProfileError(WorkbenchError, ValueError):
+    """A source profile is missing, malformed or does not fit the file."""
+
+
+class ReadError(WorkbenchError, OSError):
+    """A file could not be read (missing, unsupported format, undecodable)."""
+
+
+class StoreError(WorkbenchError):
+    """The store could not do what was asked; it is left as it was."""
