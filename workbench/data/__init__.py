@@ -1,14 +1,31 @@
-"""Canonical tables, validation with quarantine, readers for real formats and the store."""
+"""Canonical tables, validation with quarantine, readers for real formats and the store.
 
-from workbench.data.schema import TABLES, TableSpec, Column, table_spec, empty_frame
-from workbench.data.validate import ValidationResult, validate
-from workbench.data.profiles import SourceProfile, load_profile, list_profiles
-from workbench.data.readers import read_table
-from workbench.data.store import Store
+Names are imported lazily so that ``import workbench.data.schema`` stays cheap.
+"""
 
-__all__ = [
-    "TABLES", "TableSpec", "Column", "table_spec", "empty_frame",
-    "ValidationResult", "validate",
-    "SourceProfile", "load_profile", "list_profiles",
-    "read_table", "Store",
-]
+_EXPORTS = {
+    "TABLES": "workbench.data.schema",
+    "TableSpec": "workbench.data.schema",
+    "Column": "workbench.data.schema",
+    "table_spec": "workbench.data.schema",
+    "empty_frame": "workbench.data.schema",
+    "ValidationResult": "workbench.data.validate",
+    "validate": "workbench.data.validate",
+    "SourceProfile": "workbench.data.profiles",
+    "load_profile": "workbench.data.profiles",
+    "list_profiles": "workbench.data.profiles",
+    "read_table": "workbench.data.readers",
+    "Store": "workbench.data.store",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        import importlib
+
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'workbench.data' has no attribute {name!r}")
