@@ -37,3 +37,11 @@ class ReadError(WorkbenchError, OSError):
 
 class StoreError(WorkbenchError):
     """The store could not do what was asked; it is left as it was."""
+
+
+class EvaluationError(WorkbenchError, ValueError):
+    """An evaluation design cannot be estimated on the data given (and why)."""
+
+
+class HotspotInputError(WorkbenchError, ValueError):
+    """Points, grids or parameters given to a hotspot engine cannot be used (and why)."""

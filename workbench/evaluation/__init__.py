@@ -1,0 +1,20 @@
+"""Impact evaluation: clearance rates, case-level and area-level causal designs, reports.
+
+Public interface
+----------------
+staggered_did
+    Callaway & Sant'Anna group-time ATTs for a staggered rollout, four aggregations,
+    analytic and bootstrap inference, pre-trend test.
+"""
+
+from workbench.evaluation.did import StaggeredDiDResult, staggered_did
+from workbench.evaluation.did_aggregate import Aggregate, multiplier_bootstrap
+from workbench.evaluation.panel import first_treated_from_indicator
+
+__all__ = [
+    "Aggregate",
+    "StaggeredDiDResult",
+    "first_treated_from_indicator",
+    "multiplier_bootstrap",
+    "staggered_did",
+]
