@@ -158,9 +158,9 @@ def staggered_did(panel: pd.DataFrame, unit: str, time: str, outcome: str, first
     >>> rng = np.random.default_rng(0)
     >>> panel = pd.DataFrame({"unit": np.repeat(np.arange(40), 4), "t": np.tile(np.arange(4), 40)})
     >>> panel["g"] = np.where(panel["unit"] < 20, 2, 0)
-    >>> panel["y"] = rng.normal(size=160) + 1.0 * ((panel["g"] > 0) & (panel["t"] >= 2))
+    >>> panel["y"] = rng.normal(0, 0.2, size=160) + 1.0 * ((panel["g"] > 0) & (panel["t"] >= 2))
     >>> res = staggered_did(panel, "unit", "t", "y", "g")
-    >>> bool(abs(res.aggregate("simple").estimate - 1.0) < 0.6)
+    >>> bool(abs(res.aggregate("simple").estimate - 1.0) < 0.3)
     True
     """
     if control not in ("never", "notyet"):

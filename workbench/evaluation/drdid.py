@@ -101,7 +101,7 @@ def did_2x2(dy: np.ndarray, d: np.ndarray, x: np.ndarray | None = None, method: 
         eta_cont = np.mean(w_treat * fitted) / np.mean(w_treat)
         inf_treat = (w_treat * dy - w_treat * eta_treat) / np.mean(w_treat)
         inf_cont = (w_treat * fitted - w_treat * eta_cont + lin_ols @ np.mean(w_treat[:, None] * x, axis=0))
-        return eta_treat - eta_cont, inf_treat - inf_cont / np.mean(w_treat)
+        return float(eta_treat - eta_cont), inf_treat - inf_cont / np.mean(w_treat)
     if method not in ("ipw", "dr"):
         raise EvaluationError(f"method must be 'dr', 'ipw' or 'reg', got {method!r}")
     p, lin_ps = _pscore(x, d)
@@ -120,4 +120,4 @@ def did_2x2(dy: np.ndarray, d: np.ndarray, x: np.ndarray | None = None, method: 
     if lin_ols is not None:
         inf_treat = inf_treat - lin_ols @ np.mean(w_treat[:, None] * x, axis=0)
         inf_cont = inf_cont - lin_ols @ np.mean(w_cont[:, None] * x, axis=0)
-    return eta_treat - eta_cont, inf_treat / np.mean(w_treat) - inf_cont / np.mean(w_cont)
+    return float(eta_treat - eta_cont), inf_treat / np.mean(w_treat) - inf_cont / np.mean(w_cont)

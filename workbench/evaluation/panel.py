@@ -59,7 +59,7 @@ def first_treated_from_indicator(panel: pd.DataFrame, unit: str, time: str, trea
     --------
     >>> p = pd.DataFrame({"d": ["a"] * 3 + ["b"] * 3, "t": [1, 2, 3] * 2, "on": [0, 1, 1, 0, 0, 0]})
     >>> first_treated_from_indicator(p, "d", "t", "on").to_dict()
-    {'a': 1.0, 'b': nan}
+    {'a': 2.0, 'b': nan}
     """
     check_columns(panel, [unit, time, treated])
     d = panel[[unit, time, treated]].sort_values([unit, time])
