@@ -1,0 +1,448 @@
+"""The embedded store: one DuckDB file holding the canonical tables.
+
+Concurrency model
+-----------------
+One writer, many readers. A ``Store`` opened read-write holds DuckDB's file
+lock: no other *process* can open the same file while it is open (DuckDB
+refuses with "could not set lock"), so run one writer process (the poller or
+``workbench load``) and let others read through it — in the same process any
+number of threads may call :meth:`Store.query` at once (each call uses its own
+cursor), while writes are serialised by a lock. Processes that only read may
+open the file together with ``Store(path, read_only=True)`` when no writer has
+it open, or read the Parquet exports.
+
+Atomicity
+---------
+Every :meth:`Store.append` is one transaction: the upsert of the batch, its
+quarantine rows and its load record commit together or not at all. Several
+appends can be grouped with ``with store.transaction(): ...``. A failure or a
+killed process halfway leaves the store as it was before the batch.
+
+Upsert
+------
+Rows replace stored rows with the same key (delete-then-insert inside the
+transaction), so loading the same file twice leaves one copy.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from workbench.data.schema import SQL_TYPES, TABLES, TableSpec, table_spec
+from workbench.data.validate import ValidationResult, validate
+from workbench.errors import StoreError
+
+SCHEMA_VERSION = 1
+_TABLE_BBOX_JOIN = {"alpr_reads"}  # reads from fixed cameras take the camera's position
+
+
+def _q(name: str) -> str:
+    """Quote an identifier (DuckDB reserves words such as ``at``)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass
+class AppendResult:
+    """What an append did: ``inserted`` new keys, ``replaced`` existing ones, ``rejected`` rows."""
+
+    table: str
+    inserted: int
+    replaced: int
+    rejected: int
+    validation: ValidationResult | None = field(default=None, repr=False)
+
+    @property
+    def stored(self) -> int:
+        return self.inserted + self.replaced
+
+
+class Store:
+    """A DuckDB file with the canonical tables, a quarantine and a load log.
+
+    Parameters
+    ----------
+    path : str or Path
+        The DuckDB file (created if absent), or ``":memory:"``.
+    read_only : bool
+        Open without the write lock (other read-only processes may too).
+
+    Examples
+    --------
+    >>> store = Store(":memory:")
+    >>> rows = pd.DataFrame({"alert_id": ["a1"], "detected_at": ["2025-03-01T22:15:00Z"],
+    ...                      "lon": [-84.5], "lat": [39.1]})
+    >>> store.append("gunshots", rows).inserted
+    1
+    >>> store.append("gunshots", rows).replaced     # the same rows again: still one copy
+    1
+    >>> store.count("gunshots")
+    1
+    """
+
+    def __init__(self, path=":memory:", read_only: bool = False):
+        self.path = str(path)
+        self.read_only = read_only
+        if self.path != ":memory:":
+            parent = Path(self.path).expanduser().resolve().parent
+            if not parent.is_dir():
+                raise StoreError(f"cannot create store {self.path}: folder {parent} does not exist")
+            if read_only and not Path(self.path).exists():
+                raise StoreError(f"no store at {self.path}")
+        try:
+            self._con = duckdb.connect(self.path, read_only=read_only)
+        except duckdb.IOException as exc:
+            message = str(exc)
+            if "lock" in message.lower():
+                raise StoreError(f"store {self.path} is open for writing in another process "
+                                 "(one writer at a time; open it read_only=True after it closes)") from None
+            raise StoreError(f"cannot open store {self.path}: {message.splitlines()[0]}") from None
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open store {self.path}: {str(exc).splitlines()[0]}") from None
+        self._con.execute("SET TimeZone='UTC'")
+        self._write_lock = threading.RLock()
+        self._in_transaction = 0
+        if not read_only:
+            self._migrate()
+        else:
+            self._check_version()
+
+    # ----------------------------------------------------------------- set-up
+    def _migrate(self):
+        con = self._con
+        con.execute("CREATE TABLE IF NOT EXISTS _schema_version (version INTEGER, applied_at TIMESTAMPTZ, "
+                    "description VARCHAR)")
+        current = con.execute("SELECT max(version) FROM _schema_version").fetchone()[0]
+        if current is not None and current > SCHEMA_VERSION:
+            raise StoreError(f"store {self.path} has schema version {current}, newer than this workbench "
+                             f"understands ({SCHEMA_VERSION}); upgrade rtcc-workbench")
+        if current is None:
+            con.execute("BEGIN TRANSACTION")
+            for spec in TABLES.values():
+                con.execute(self._ddl(spec))
+            con.execute("CREATE TABLE IF NOT EXISTS _quarantine (loaded_at TIMESTAMPTZ, table_name VARCHAR, "
+                        "source VARCHAR, source_row BIGINT, reason VARCHAR, row_json VARCHAR)")
+            con.execute("CREATE TABLE IF NOT EXISTS _loads (loaded_at TIMESTAMPTZ, table_name VARCHAR, "
+                        "source VARCHAR, rows_in BIGINT, inserted BIGINT, replaced BIGINT, rejected BIGINT)")
+            con.execute("CREATE TABLE IF NOT EXISTS _meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+            con.execute("INSERT INTO _schema_version VALUES (?, now(), ?)",
+                        [SCHEMA_VERSION, "canonical tables, quarantine, load log, meta"])
+            con.execute("COMMIT")
+
+    def _check_version(self):
+        try:
+            current = self._con.execute("SELECT max(version) FROM _schema_version").fetchone()[0]
+        except duckdb.CatalogException:
+            raise StoreError(f"{self.path} is not a workbench store (no schema version table)") from None
+        if current is None or current > SCHEMA_VERSION:
+            raise StoreError(f"store {self.path} has schema version {current}; this workbench reads "
+                             f"version {SCHEMA_VERSION}")
+
+    @staticmethod
+    def _ddl(spec: TableSpec) -> str:
+        cols = ", ".join(f"{_q(c.name)} {SQL_TYPES[c.kind]}" for c in spec.columns)
+        return f"CREATE TABLE IF NOT EXISTS {_q(spec.name)} ({cols})"
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._con.execute("SELECT max(version) FROM _schema_version").fetchone()[0])
+
+    def close(self):
+        self._con.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        return f"Store({self.path!r}{', read_only=True' if self.read_only else ''})"
+
+    # ----------------------------------------------------------- transactions
+    @contextmanager
+    def transaction(self):
+        """Group writes: everything inside commits together or not at all."""
+        self._require_writable()
+        with self._write_lock:
+            outer = self._in_transaction == 0
+            if outer:
+                self._con.execute("BEGIN TRANSACTION")
+            self._in_transaction += 1
+            try:
+                yield self
+            except BaseException:
+                self._in_transaction -= 1
+                if outer:
+                    self._con.execute("ROLLBACK")
+                raise
+            self._in_transaction -= 1
+            if outer:
+                self._con.execute("COMMIT")
+
+    def _require_writable(self):
+        if self.read_only:
+            raise StoreError(f"store {self.path} is open read-only")
+
+    # ------------------------------------------------------------------ write
+    def append(self, table: str, rows, *, tz: str | None = None, source: str = "",
+               duplicates: str = "keep_last") -> AppendResult:
+        """Validate ``rows`` and upsert the valid ones by key, in one transaction.
+
+        Parameters
+        ----------
+        table : str
+            Canonical table.
+        rows : DataFrame or ValidationResult
+            Canonical columns (validated here), or an already validated result
+            (its rejected rows go to the quarantine too).
+        tz : str, optional
+            Zone for timestamps without one (see :func:`~workbench.data.validate`).
+        source : str
+            Where the rows came from (file name, feed URL), for the load log and
+            quarantine.
+
+        Returns
+        -------
+        AppendResult
+        """
+        spec = table_spec(table)
+        self._require_writable()
+        result = rows if isinstance(rows, ValidationResult) else validate(rows, table, tz=tz,
+                                                                         duplicates=duplicates)
+        if result.table != spec.name:
+            raise StoreError(f"rows were validated as {result.table}, not {table}")
+        valid = result.valid[spec.column_names] if len(result.valid.columns) != len(spec.columns) \
+            else result.valid
+        with self.transaction():
+            replaced = self._upsert(spec, valid)
+            self._quarantine(spec.name, result.rejected, source)
+            self._con.execute("INSERT INTO _loads VALUES (now(), ?, ?, ?, ?, ?, ?)",
+                              [spec.name, source, len(result), len(valid) - replaced, replaced,
+                               len(result.rejected)])
+        return AppendResult(spec.name, inserted=len(valid) - replaced, replaced=replaced,
+                            rejected=len(result.rejected), validation=result)
+
+    def _upsert(self, spec: TableSpec, valid: pd.DataFrame) -> int:
+        if valid.empty:
+            return 0
+        import pyarrow as pa
+
+        batch = pa.Table.from_pandas(valid, preserve_index=False)
+        name = f"_batch_{threading.get_ident()}"
+        con = self._con
+        con.register(name, batch)
+        try:
+            on = " AND ".join(f"t.{_q(k)} = b.{_q(k)}" for k in spec.key)
+            replaced = con.execute(f"DELETE FROM {_q(spec.name)} t USING {name} b WHERE {on}").fetchone()[0]
+            cols = ", ".join(_q(c) for c in spec.column_names)
+            con.execute(f"INSERT INTO {_q(spec.name)} ({cols}) SELECT {cols} FROM {name}")
+        finally:
+            con.unregister(name)
+        return int(replaced)
+
+    def _quarantine(self, table: str, rejected: pd.DataFrame, source: str):
+        if rejected is None or rejected.empty:
+            return
+        cells = rejected.drop(columns=["source_row", "reason"])
+        row_json = [json.dumps({k: (None if pd.isna(v) else str(v)) for k, v in rec.items()})
+                    for rec in cells.to_dict("records")]
+        frame = pd.DataFrame({"table_name": table, "source": source,
+                              "source_row": rejected["source_row"].astype("int64"),
+                              "reason": rejected["reason"].astype(str), "row_json": row_json})
+        name = f"_reject_{threading.get_ident()}"
+        self._con.register(name, frame)
+        try:
+            self._con.execute(f"INSERT INTO _quarantine SELECT now(), table_name, source, source_row, reason, "
+                              f"row_json FROM {name}")
+        finally:
+            self._con.unregister(name)
+
+    def delete(self, table: str, where: str, params=None) -> int:
+        """Delete rows matching a SQL condition; returns how many (for retention)."""
+        spec = table_spec(table)
+        self._require_writable()
+        with self.transaction():
+            n = self._con.execute(f"DELETE FROM {_q(spec.name)} WHERE {where}", params or []).fetchone()[0]
+        return int(n)
+
+    # ------------------------------------------------------------------- read
+    def query(self, table: str, start=None, end=None, bbox=None, where: str | None = None,
+              params=None, columns=None, limit: int | None = None) -> pd.DataFrame:
+        """Rows of ``table`` in a time window and box, ordered by time then key.
+
+        Parameters
+        ----------
+        table : str
+        start, end : str or Timestamp, optional
+            Half-open window ``[start, end)`` on the table's time column; naive
+            values are read as UTC.
+        bbox : (min_lon, min_lat, max_lon, max_lat), optional
+            For alpr_reads, reads from fixed cameras use the camera's position.
+        where : str, optional
+            Extra SQL condition, with ``?`` placeholders bound from ``params``.
+        columns : list of str, optional
+        limit : int, optional
+
+        Returns
+        -------
+        pandas.DataFrame
+            Canonical dtypes (timestamps tz-aware UTC).
+        """
+        spec = table_spec(table)
+        conds, args = [], []
+        t = _q(spec.time_column)
+        if start is not None:
+            conds.append(f"x.{t} >= ?")
+            args.append(_utc(start))
+        if end is not None:
+            conds.append(f"x.{t} < ?")
+            args.append(_utc(end))
+        source = f"{_q(spec.name)} x"
+        if bbox is not None:
+            if len(bbox) != 4:
+                raise StoreError("bbox must be (min_lon, min_lat, max_lon, max_lat)")
+            lon, lat = "x.lon", "x.lat"
+            if spec.name in _TABLE_BBOX_JOIN:
+                source += " LEFT JOIN cameras c ON x.camera_id = c.camera_id"
+                lon, lat = "coalesce(x.lon, c.lon)", "coalesce(x.lat, c.lat)"
+            conds.append(f"{lon} BETWEEN ? AND ? AND {lat} BETWEEN ? AND ?")
+            args += [bbox[0], bbox[2], bbox[1], bbox[3]]
+        if where:
+            conds.append(f"({where})")
+            args += list(params or [])
+        wanted = columns or spec.column_names
+        unknown = [c for c in wanted if c not in spec.column_names]
+        if unknown:
+            raise StoreError(f"{table} has no column {', '.join(unknown)}")
+        select = ", ".join(f"x.{_q(c)}" for c in wanted)
+        sql = f"SELECT {select} FROM {source}"
+        if conds:
+            sql += " WHERE " + " AND ".join(conds)
+        sql += f" ORDER BY x.{t}, " + ", ".join(f"x.{_q(k)}" for k in spec.key)
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        try:
+            frame = self._cursor().execute(sql, args).df()
+        except duckdb.Error as exc:
+            raise StoreError(f"query on {table} failed: {str(exc).splitlines()[0]}") from None
+        return _canonical_dtypes(frame, spec)
+
+    def sql(self, query: str, params=None) -> pd.DataFrame:
+        """Run a read query and return a DataFrame (for analyses the API does not cover)."""
+        try:
+            return self._cursor().execute(query, params or []).df()
+        except duckdb.Error as exc:
+            raise StoreError(f"query failed: {str(exc).splitlines()[0]}") from None
+
+    def _cursor(self):
+        return self._con.cursor()
+
+    def count(self, table: str) -> int:
+        spec = table_spec(table)
+        return int(self._cursor().execute(f"SELECT count(*) FROM {_q(spec.name)}").fetchone()[0])
+
+    def quarantine(self, table: str | None = None) -> pd.DataFrame:
+        """Rejected rows kept with their reasons."""
+        sql = "SELECT * FROM _quarantine"
+        args = []
+        if table:
+            sql += " WHERE table_name = ?"
+            args.append(table)
+        return self._cursor().execute(sql + " ORDER BY loaded_at, source_row", args).df()
+
+    def loads(self) -> pd.DataFrame:
+        """The load log: one row per append."""
+        return self._cursor().execute("SELECT * FROM _loads ORDER BY loaded_at").df()
+
+    def get_meta(self, key: str, default=None):
+        row = self._cursor().execute("SELECT value FROM _meta WHERE key = ?", [key]).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def set_meta(self, key: str, value):
+        """Store a small JSON value (e.g. a poller's watermark), transactionally."""
+        self._require_writable()
+        with self.transaction():
+            self._con.execute("INSERT OR REPLACE INTO _meta VALUES (?, ?)", [key, json.dumps(value)])
+
+    def info(self) -> pd.DataFrame:
+        """One row per canonical table: rows, time range, rows quarantined."""
+        rows = []
+        cur = self._cursor()
+        quarantined = dict(cur.execute("SELECT table_name, count(*) FROM _quarantine GROUP BY 1").fetchall())
+        for spec in TABLES.values():
+            t = _q(spec.time_column)
+            stats = cur.execute(f"SELECT count(*) AS n, min({t}) AS first, max({t}) AS last "
+                                f"FROM {_q(spec.name)}").df().iloc[0]
+            rows.append({"table": spec.name, "rows": int(stats["n"]), "first": stats["first"], "last": stats["last"],
+                         "quarantined": int(quarantined.get(spec.name, 0))})
+        return pd.DataFrame(rows)
+
+    # ---------------------------------------------------------------- parquet
+    def export_parquet(self, table: str, path) -> Path:
+        """Write a table to a Parquet file (overwriting it)."""
+        spec = table_spec(table)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        order = ", ".join(_q(c) for c in (spec.time_column, *spec.key))
+        literal = str(path).replace("'", "''")
+        self._cursor().execute(f"COPY (SELECT * FROM {_q(spec.name)} ORDER BY {order}) TO '{literal}' "
+                               "(FORMAT parquet, COMPRESSION zstd)")
+        return path
+
+    def import_parquet(self, table: str, path, *, batch_rows: int = 2_000_000, tz: str | None = None,
+                       duplicates: str = "keep_last") -> AppendResult:
+        """Load a canonical Parquet file in batches, validated, as one transaction.
+
+        Memory stays bounded by ``batch_rows``; rows rejected by validation go
+        to the quarantine with their file row numbers.
+        """
+        import pyarrow.parquet as pq
+
+        spec = table_spec(table)
+        self._require_writable()
+        try:
+            parquet = pq.ParquetFile(path)
+        except FileNotFoundError:
+            raise StoreError(f"no such file: {path}") from None
+        except Exception as exc:
+            raise StoreError(f"{path} is not a readable Parquet file: {exc}") from None
+        inserted = replaced = rejected = 0
+        offset = 0
+        with self.transaction():
+            for batch in parquet.iter_batches(batch_size=batch_rows):
+                frame = batch.to_pandas()
+                result = validate(frame, spec.name, tz=tz, duplicates=duplicates)
+                if offset:
+                    result.rejected["source_row"] += offset
+                res = self.append(spec.name, result, source=str(path))
+                inserted += res.inserted
+                replaced += res.replaced
+                rejected += res.rejected
+                offset += len(frame)
+        return AppendResult(spec.name, inserted=inserted, replaced=replaced, rejected=rejected)
+
+
+def _utc(value) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _canonical_dtypes(frame: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
+    for name in frame.columns:
+        try:
+            col = spec.column(name)
+        except KeyError:
+            continue
+        if str(frame[name].dtype) != col.dtype:
+            frame[name] = frame[name].astype(col.dtype)
+    return frame
+
+
+__all__ = ["Store", "AppendResult", "SCHEMA_VERSION"]

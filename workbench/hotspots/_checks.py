@@ -1,0 +1,283 @@
+"""Input checks shared by the hotspot engines: points in, metres out.
+
+Every engine accepts points in one of three forms and turns them into
+projected metres here, once, at the door:
+
+* a DataFrame with ``lon`` / ``lat`` columns (EPSG:4326 degrees), projected to
+  ``crs`` or, if ``crs`` is None, to the local UTM zone picked by
+  :func:`workbench.data.crs.utm_crs_for`;
+* a DataFrame with ``x`` / ``y`` columns already in metres, with ``crs=`` naming
+  their projected CRS (required);
+* a GeoDataFrame of points: geographic CRS is projected like lon/lat, a
+  projected CRS is used as it is (or reprojected to ``crs`` when given).
+
+A NumPy array of shape (n, 2) is read as x/y and needs ``crs=``.
+
+Rows without a usable location (NaN, or exactly 0, 0 in lon/lat, the
+"null island" of failed geocoding) are dropped and counted, never silently.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from workbench.data.crs import project
+from workbench.errors import HotspotInputError
+
+
+class HotspotWarning(UserWarning):
+    """Something about the input was handled in a documented way (strays dropped, a flat grid)."""
+
+
+@dataclass
+class Points:
+    """Points in a projected metric CRS, as every engine uses them.
+
+    Attributes
+    ----------
+    x, y : numpy.ndarray
+        Metres in ``crs``.
+    crs : str
+    weights : numpy.ndarray or None
+    times : numpy.ndarray or None
+        ``datetime64[ns]`` in UTC when a time column was asked for.
+    rows : numpy.ndarray
+        Positions (0-based) of the kept points in the input.
+    n_input, n_missing : int
+        Rows given, and rows dropped for lacking a location.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    crs: str
+    weights: np.ndarray | None
+    times: np.ndarray | None
+    rows: np.ndarray
+    n_input: int
+    n_missing: int
+
+    def subset(self, keep: np.ndarray) -> "Points":
+        """The points where ``keep`` (a boolean mask over the kept points) is true."""
+        return Points(
+            self.x[keep], self.y[keep], self.crs,
+            None if self.weights is None else self.weights[keep],
+            None if self.times is None else self.times[keep],
+            self.rows[keep], self.n_input, self.n_missing,
+        )
+
+
+def _is_geographic(crs) -> bool:
+    from pyproj import CRS
+
+    try:
+        return CRS.from_user_input(crs).is_geographic
+    except Exception as exc:  # pyproj raises its own CRSError
+        raise HotspotInputError(f"crs={crs!r} is not a coordinate reference system pyproj knows") from exc
+
+
+def _crs_string(crs) -> str:
+    from pyproj import CRS
+
+    c = CRS.from_user_input(crs)
+    epsg = c.to_epsg()
+    return f"EPSG:{epsg}" if epsg else c.to_wkt()
+
+
+def _times_of(frame, time):
+    if time is None:
+        return None
+    if time not in frame.columns:
+        raise HotspotInputError(f"time column {time!r} not found; columns are {list(frame.columns)}")
+    t = pd.to_datetime(frame[time], utc=True, errors="coerce")
+    if t.isna().any():
+        bad = int(t.isna().sum())
+        raise HotspotInputError(f"time column {time!r} has {bad} missing or unparseable values")
+    return t.dt.tz_convert("UTC").to_numpy(dtype="datetime64[ns]")
+
+
+def _weights_of(frame, weights, n):
+    if weights is None:
+        return None
+    if isinstance(weights, str):
+        if frame is None or weights not in frame.columns:
+            raise HotspotInputError(f"weights column {weights!r} not found in the points")
+        w = pd.to_numeric(frame[weights], errors="coerce").to_numpy(dtype=float)
+    else:
+        w = np.asarray(weights, dtype=float).ravel()
+    if w.shape[0] != n:
+        raise HotspotInputError(f"weights has {w.shape[0]} values for {n} points")
+    if not np.isfinite(w).all():
+        raise HotspotInputError(f"weights has {int((~np.isfinite(w)).sum())} missing or infinite values")
+    return w
+
+
+def _check_degrees(lon, lat, ok):
+    lo, la = lon[ok], lat[ok]
+    bad = (np.abs(lo) > 180) | (np.abs(la) > 90)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise HotspotInputError(
+            f"lon/lat hold values that are not degrees (e.g. lon={lo[i]:.6g}, lat={la[i]:.6g}); "
+            "if these are projected metres, pass them as x/y columns with crs="
+        )
+
+
+def _check_metres(x, y, ok, crs):
+    xs, ys = x[ok], y[ok]
+    if xs.size > 1 and (np.abs(xs) <= 180).all() and (np.abs(ys) <= 90).all():
+        raise HotspotInputError(
+            f"x/y look like lon/lat degrees (all within +-180, +-90) but crs={crs!r} is projected "
+            "in metres; pass lon/lat columns (or crs='EPSG:4326') to have them projected"
+        )
+
+
+def as_points(points, crs=None, *, weights=None, time=None) -> Points:
+    """Read points in any accepted form (see the module docstring) into projected metres.
+
+    Parameters
+    ----------
+    points : DataFrame, GeoDataFrame or numpy.ndarray
+    crs : str, optional
+        Target projected CRS; for x/y input, the CRS they are in.
+    weights : str or array-like, optional
+        Column name or one value per input row.
+    time : str, optional
+        Name of a time column to carry along (as UTC ``datetime64[ns]``).
+
+    Returns
+    -------
+    Points
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> p = as_points(pd.DataFrame({"lon": [-87.63, -87.62], "lat": [41.88, 41.89]}))
+    >>> p.crs, len(p.x)
+    ('EPSG:32616', 2)
+    """
+    frame = None
+    if isinstance(points, np.ndarray):
+        arr = np.asarray(points, dtype=float)
+        if arr.ndim != 2 or arr.shape[1] != 2:
+            raise HotspotInputError(f"a points array must have shape (n, 2); got {arr.shape}")
+        if crs is None:
+            raise HotspotInputError("a points array is read as x/y metres: give its projected crs=")
+        a, b, source = arr[:, 0], arr[:, 1], crs
+    elif isinstance(points, pd.DataFrame):
+        frame = points
+        geometry = getattr(points, "geometry", None) if hasattr(points, "set_geometry") else None
+        if geometry is not None and getattr(points, "_geometry_column_name", None) in points.columns:
+            kinds = set(geometry.geom_type.dropna().unique())
+            if kinds - {"Point"}:
+                raise HotspotInputError(
+                    f"points expected, got geometries of type {sorted(kinds)}; "
+                    "for polygons (districts, beats) use gistar(polygons, value=...)"
+                )
+            a = geometry.x.to_numpy(dtype=float) if len(geometry) else np.empty(0)
+            b = geometry.y.to_numpy(dtype=float) if len(geometry) else np.empty(0)
+            empty = geometry.isna().to_numpy() | geometry.is_empty.to_numpy()
+            a[empty] = np.nan
+            b[empty] = np.nan
+            if points.crs is None:
+                if crs is None:
+                    raise HotspotInputError("the GeoDataFrame has no crs; set it or pass crs=")
+                source = crs
+            else:
+                source = points.crs
+        elif {"x", "y"} <= set(points.columns):
+            if crs is None:
+                raise HotspotInputError("points have x/y columns: give their projected crs= (e.g. 'EPSG:32616')")
+            a = pd.to_numeric(points["x"], errors="coerce").to_numpy(dtype=float)
+            b = pd.to_numeric(points["y"], errors="coerce").to_numpy(dtype=float)
+            source = crs
+        elif {"lon", "lat"} <= set(points.columns):
+            a = pd.to_numeric(points["lon"], errors="coerce").to_numpy(dtype=float)
+            b = pd.to_numeric(points["lat"], errors="coerce").to_numpy(dtype=float)
+            source = "EPSG:4326"
+        else:
+            raise HotspotInputError(
+                f"points need lon/lat columns, x/y columns with crs=, or a point geometry; "
+                f"found columns {list(points.columns)}"
+            )
+    else:
+        raise HotspotInputError(
+            f"points must be a DataFrame, GeoDataFrame or (n, 2) array; got {type(points).__name__}"
+        )
+
+    n = a.shape[0]
+    if n == 0:
+        raise HotspotInputError("no points: the input is empty")
+    ok = np.isfinite(a) & np.isfinite(b)
+    if _is_geographic(source):
+        ok &= ~((a == 0) & (b == 0))  # null island: a failed geocode, not a place
+        if not ok.any():
+            raise HotspotInputError(f"none of the {n} points has a usable location (all missing or at 0, 0)")
+        _check_degrees(a, b, ok)
+        target = None if crs is None or _is_geographic(crs) else crs
+        x = np.full(n, np.nan)
+        y = np.full(n, np.nan)
+        x[ok], y[ok], out_crs = project(a[ok], b[ok], target, source=_crs_string(source))
+    else:
+        if not ok.any():
+            raise HotspotInputError(f"none of the {n} points has a usable location (all missing)")
+        _check_metres(a, b, ok, _crs_string(source))
+        x, y, out_crs = a, b, _crs_string(source)
+        if crs is not None and not _is_geographic(crs) and _crs_string(crs) != out_crs:
+            from pyproj import Transformer
+
+            t = Transformer.from_crs(source, crs, always_xy=True)
+            x, y = (np.asarray(v, dtype=float) for v in t.transform(a, b))
+            out_crs = _crs_string(crs)
+    w = _weights_of(frame, weights, n)
+    t = _times_of(frame, time) if frame is not None else None
+    if time is not None and frame is None:
+        raise HotspotInputError("a time column needs the points as a DataFrame")
+    rows = np.flatnonzero(ok)
+    return Points(
+        x=np.ascontiguousarray(x[ok]), y=np.ascontiguousarray(y[ok]), crs=_crs_string(out_crs),
+        weights=None if w is None else w[ok], times=None if t is None else t[ok],
+        rows=rows, n_input=n, n_missing=int(n - rows.size),
+    )
+
+
+def robust_extent(x, y, *, sample=200_000):
+    """An extent that holds the bulk of the points and ignores far strays.
+
+    The 1st-99th percentile box, widened by half its span on each side (and
+    never beyond the points' own min / max). A geocoding failure thousands of
+    kilometres away falls outside; a real, if rare, outlying incident does not.
+
+    Returns
+    -------
+    tuple of float
+        (xmin, ymin, xmax, ymax) in the points' CRS.
+    """
+    step = max(1, x.size // sample)
+    xs, ys = x[::step], y[::step]
+    qx = np.percentile(xs, [1, 99])
+    qy = np.percentile(ys, [1, 99])
+    sx, sy = qx[1] - qx[0], qy[1] - qy[0]
+    return (
+        max(float(x.min()), qx[0] - 0.5 * sx), max(float(y.min()), qy[0] - 0.5 * sy),
+        min(float(x.max()), qx[1] + 0.5 * sx), min(float(y.max()), qy[1] + 0.5 * sy),
+    )
+
+
+def check_positive(name, value, unit="m"):
+    """Raise unless ``value`` is a finite number > 0."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise HotspotInputError(f"{name} must be a number of {unit}; got {value!r}") from None
+    if not np.isfinite(v) or v <= 0:
+        raise HotspotInputError(f"{name} must be > 0 {unit}; got {value!r}")
+    return v
+
+
+def warn(message):
+    """Emit a HotspotWarning pointing at the caller's caller."""
+    warnings.warn(message, HotspotWarning, stacklevel=3)
