@@ -242,12 +242,14 @@ def _parse_datetime(series: pd.Series, name: str, tz: str | None, formats, probl
         result[has_zone] = parse(text[has_zone], utc=True)
     naive = ~has_zone & ~blank
     if naive.any():
-        if tz is None:
-            raise TimezoneError(
-                f"{name} has timestamps without a time zone (e.g. {text[naive].iloc[0]!r}); "
-                "pass tz= (the agency's zone, e.g. 'America/Los_Angeles') so they can be converted to UTC")
         parsed = parse(text[naive], utc=False)
-        result[naive] = _localize(parsed, tz, name, problems, series, positions=np.flatnonzero(naive), n=n)
+        if tz is None and parsed.notna().any():
+            example = text[naive][parsed.notna()].iloc[0]
+            raise TimezoneError(
+                f"{name} has timestamps without a time zone (e.g. {example!r}); "
+                "pass tz= (the agency's zone, e.g. 'America/Los_Angeles') so they can be converted to UTC")
+        if parsed.notna().any():
+            result[naive] = _localize(parsed, tz, name, problems, series, positions=np.flatnonzero(naive), n=n)
     bad = ~blank & result.isna().to_numpy()
     problems.reject(bad, _citing(name + " unparseable: ", series))
     return result, blank
@@ -416,9 +418,13 @@ def validate(df: pd.DataFrame, table: str, tz: str | None = None, *, formats: di
             if col.name not in ("lon", "lat"):
                 _range_check(values, col, problems)
             if col.kind == "int":
-                fractional = np.isfinite(values.to_numpy()) & (np.mod(values.to_numpy(), 1) != 0)
+                v = values.to_numpy()
+                with np.errstate(invalid="ignore"):
+                    fractional = np.isfinite(v) & (np.mod(v, 1) != 0)
+                    huge = np.isfinite(v) & (np.abs(v) >= 2.0**53)
                 problems.reject(fractional, _citing(col.name + " is not a whole number: ", raw))
-                values = values.where(~fractional).round().astype("Int64")
+                problems.reject(huge, _citing(col.name + " is too large: ", raw))
+                values = values.where(~fractional & ~huge).round().astype("Int64")
         elif col.kind == "bool":
             values, blank = _parse_bool(raw, col, problems)
         elif col.choices:
@@ -426,7 +432,7 @@ def validate(df: pd.DataFrame, table: str, tz: str | None = None, *, formats: di
         else:
             values = _to_str(raw)
             blank = values.isna().to_numpy()
-        if not col.nullable:
+        if not col.nullable and col.name not in ("lon", "lat"):  # locations: see _check_location
             problems.reject(blank, f"{col.name} missing")
         out[col.name] = values
         blanks[col.name] = blank
