@@ -177,8 +177,8 @@ def as_points(points, crs=None, *, weights=None, time=None) -> Points:
                     f"points expected, got geometries of type {sorted(kinds)}; "
                     "for polygons (districts, beats) use gistar(polygons, value=...)"
                 )
-            a = geometry.x.to_numpy(dtype=float) if len(geometry) else np.empty(0)
-            b = geometry.y.to_numpy(dtype=float) if len(geometry) else np.empty(0)
+            a = np.array(geometry.x, dtype=float) if len(geometry) else np.empty(0)
+            b = np.array(geometry.y, dtype=float) if len(geometry) else np.empty(0)
             empty = geometry.isna().to_numpy() | geometry.is_empty.to_numpy()
             a[empty] = np.nan
             b[empty] = np.nan
