@@ -1,0 +1,234 @@
+"""Daily itineraries of the fleet: legs between anchors with departure times and speeds.
+
+A *leg* is one drive from an anchor to another. Legs become *trips* (the unit
+the trajectory engine reconstructs) as follows: a vehicle stops at least 45
+minutes between trips (work, shops, home, a meeting), so every leg is its own
+trip, except the offender's drive to a crime scene and away from it, which is
+one trip with a stop of a few minutes at the scene.
+
+Times are seconds after the period start (local midnight of the first day, in
+UTC). Travel time is free-flow time times a *factor* >= 0.92: the driver's own
+pace (most drive a little under the limit) times rush-hour congestion, so no
+implied speed between cameras exceeds the posted limit by more than ~9 %.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+HOUR = 3600.0
+MINUTE = 60.0
+MIN_FACTOR = 0.92
+
+
+class Legs:
+    """Columns of legs (one entry per leg); see the module docstring.
+
+    Attributes
+    ----------
+    vehicle, origin, dest : numpy.ndarray of int
+        Vehicle position and anchor positions.
+    depart_s, factor : numpy.ndarray of float
+    joins_previous : numpy.ndarray of bool
+        The leg continues the vehicle's previous leg as one trip.
+    group : numpy.ndarray of int
+        Convoy outing (joint legs) or linked incident (offender legs); -1 otherwise.
+    """
+
+    FIELDS = ("vehicle", "origin", "dest", "depart_s", "factor", "joins_previous", "group")
+
+    def __init__(self, **cols):
+        n = len(cols["vehicle"])
+        cols.setdefault("joins_previous", np.zeros(n, dtype=bool))
+        cols.setdefault("group", np.full(n, -1, dtype=np.int64))
+        for f in self.FIELDS:
+            setattr(self, f, np.asarray(cols[f]))
+
+    def __len__(self):
+        return len(self.vehicle)
+
+    @classmethod
+    def concat(cls, parts):
+        parts = [p for p in parts if len(p)]
+        return cls(**{f: np.concatenate([getattr(p, f) for p in parts]) for f in cls.FIELDS})
+
+
+class Clock:
+    """Local days of the period: where each starts (seconds after period start) and weekdays."""
+
+    def __init__(self, day_start_s, weekday):
+        self.day_start_s = np.asarray(day_start_s, dtype=float)
+        self.weekday = np.asarray(weekday, dtype=np.int64)
+
+    @property
+    def days(self) -> int:
+        return len(self.day_start_s)
+
+    def local(self, t_s):
+        """Day index and local hour (may pass 24 after the last midnight) of times ``t_s``."""
+        day = np.clip(np.searchsorted(self.day_start_s, t_s, side="right") - 1, 0, self.days - 1)
+        return day, (t_s - self.day_start_s[day]) / HOUR
+
+    def factor(self, driver_factor, t_s, rng):
+        """Travel-time factor of legs departing at ``t_s``: pace x congestion x daily noise."""
+        day, hour = self.local(t_s)
+        workday = self.weekday[day] < 5
+        rush = 0.30 * np.exp(-(((hour - 8.0) / 1.0) ** 2)) + 0.40 * np.exp(-(((hour - 17.3) / 1.3) ** 2))
+        midday = 0.10 * np.exp(-(((hour - 13.0) / 3.0) ** 2))
+        congestion = 1.0 + np.where(workday, rush + midday, midday)
+        noise = rng.normal(1.0, 0.03, np.shape(t_s))
+        return np.maximum(driver_factor * congestion * noise, MIN_FACTOR)
+
+
+def regular_legs(fleet, veh, day, clock: Clock, travel_s, rng) -> Legs:
+    """Ordinary days: commutes on weekdays, errand tours from home otherwise.
+
+    Parameters
+    ----------
+    fleet : Fleet
+    veh, day : numpy.ndarray of int
+        The vehicle-days to plan.
+    clock : Clock
+    travel_s : numpy.ndarray, shape (K, K)
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    Legs
+    """
+    m = len(veh)
+    start = clock.day_start_s[day]
+    commute = (fleet.kind[veh] == "commuter") & (clock.weekday[day] < 5) & (rng.random(m) > 0.06)
+    n_tours = np.where(commute, 1 + rng.choice(3, m, p=[0.6, 0.3, 0.1]),
+                       rng.choice(4, m, p=[0.12, 0.42, 0.30, 0.16]))
+    first = np.where(commute, fleet.habit_s[veh] + rng.normal(0, 10 * MINUTE, m),
+                     fleet.habit_s[veh] + rng.normal(0, 90 * MINUTE, m))
+    free_at = start + first.clip(5 * HOUR, 20 * HOUR)
+    home = fleet.home[veh]
+    parts = []
+    for k in range(3):  # at most three tours a day
+        active = n_tours > k
+        dep = free_at if k == 0 else free_at + 45 * MINUTE + rng.exponential(75 * MINUTE, m)
+        to_work = commute & (k == 0)
+        j = rng.choice(4, m, p=[0.4, 0.3, 0.2, 0.1])
+        fav = fleet.favourites[veh, j]
+        fav = np.where(fav == home, fleet.favourites[veh, (j + 1) % 4], fav)
+        dest = np.where(to_work, fleet.work[veh], fav)
+        active &= (dest != home) & (dep - start < 21.5 * HOUR)
+        dwell = np.where(to_work, rng.normal(8.5 * HOUR, 40 * MINUTE, m).clip(5 * HOUR, 10.5 * HOUR),
+                         (45 * MINUTE + rng.exponential(45 * MINUTE, m)).clip(max=3 * HOUR))
+        f_out = clock.factor(fleet.driver_factor[veh], dep, rng)
+        arrive = dep + travel_s[home, dest] * f_out
+        back = arrive + dwell
+        f_back = clock.factor(fleet.driver_factor[veh], back, rng)
+        home_again = back + travel_s[dest, home] * f_back
+        a = np.flatnonzero(active)
+        parts.append(Legs(vehicle=np.concatenate([veh[a], veh[a]]),
+                          origin=np.concatenate([home[a], dest[a]]),
+                          dest=np.concatenate([dest[a], home[a]]),
+                          depart_s=np.concatenate([dep[a], back[a]]),
+                          factor=np.concatenate([f_out[a], f_back[a]])))
+        n_tours = np.where(active, n_tours, np.minimum(n_tours, k))
+        free_at = np.where(active, home_again, free_at)
+    return Legs.concat(parts)
+
+
+def convoy_legs(fleet, clock: Clock, passages, travel_s, rng):
+    """Convoy outings: members meet at the leader's home and drive out and back together.
+
+    Each convoy goes out on three to five days. Members leave the meeting point
+    6-16 s apart and keep the convoy's pace, so they pass every camera of the
+    outing within a minute of each other; the leader's home is chosen (in
+    :func:`build_fleet`) so that the outing passes at least three cameras each way.
+
+    Returns
+    -------
+    legs : Legs
+        ``group`` numbers the joint legs (one per convoy, day and direction).
+    busy : numpy.ndarray, shape (n_vehicles, days) of bool
+        Vehicle-days taken by an outing (no ordinary plan).
+    """
+    busy = np.zeros((len(fleet), clock.days), dtype=bool)
+    two_way = np.minimum(passages, passages.T)
+    rows, joint = [], 0
+    for g in np.unique(fleet.convoy[fleet.convoy >= 0]):  # over convoys
+        members = np.flatnonzero(fleet.convoy == g)
+        members = np.concatenate([members[fleet.convoy_leader[members]],
+                                  members[~fleet.convoy_leader[members]]])
+        meet = fleet.home[members[0]]
+        targets = np.flatnonzero(two_way[meet] >= 4)
+        if len(targets) == 0:
+            targets = np.flatnonzero(two_way[meet] >= 3)
+        if len(targets) == 0:
+            continue
+        n_out = min(clock.days, int(rng.integers(3, 6)))
+        for d in np.sort(rng.choice(clock.days, n_out, replace=False)):  # a few outings
+            busy[members, d] = True
+            target = rng.choice(targets)
+            gap = np.concatenate([[0.0], np.cumsum(rng.uniform(6, 16, len(members) - 1))])
+            pace = fleet.driver_factor[members].max()
+            out = clock.day_start_s[d] + rng.uniform(10 * HOUR, 19.5 * HOUR)
+            f_out = clock.factor(pace, np.array([out]), rng)[0]
+            back = out + travel_s[meet, target] * f_out + rng.uniform(50, 110) * MINUTE
+            f_back = clock.factor(pace, np.array([back]), rng)[0]
+            home_again = back + travel_s[target, meet] * f_back
+            for i, v in enumerate(members):  # over members
+                own = fleet.home[v]
+                f_own = fleet.driver_factor[v]
+                if own != meet:
+                    rows.append((v, own, meet, out - rng.uniform(45, 80) * MINUTE
+                                 - travel_s[own, meet] * f_own, f_own, -1))
+                rows.append((v, meet, target, out + gap[i], f_out, joint))
+                rows.append((v, target, meet, back + gap[i], f_back, joint + 1))
+                if own != meet:
+                    rows.append((v, meet, own, home_again + rng.uniform(45, 80) * MINUTE, f_own, -1))
+            joint += 2
+    if not rows:
+        return Legs(vehicle=np.zeros(0, np.int64), origin=np.zeros(0, np.int64),
+                    dest=np.zeros(0, np.int64), depart_s=np.zeros(0), factor=np.zeros(0)), busy
+    v, o, t, dep, f, grp = (np.array(c) for c in zip(*rows))
+    return Legs(vehicle=v.astype(np.int64), origin=o.astype(np.int64), dest=t.astype(np.int64),
+                depart_s=dep.astype(float), factor=f.astype(float), group=grp.astype(np.int64)), busy
+
+
+def offender_legs(fleet, vehicles, scene, exit_, occurred_s, clock: Clock, travel_s, rng):
+    """Drives of offenders: home -> scene (arrive 1-5 min before) -> away (leave 2-8 min after) -> home.
+
+    Parameters
+    ----------
+    fleet : Fleet
+    vehicles, scene, exit_ : numpy.ndarray of int
+        Offender vehicle, scene anchor and getaway anchor of each linked incident.
+    occurred_s : numpy.ndarray of float
+        When each incident occurred (seconds after the period start).
+
+    Returns
+    -------
+    legs : Legs
+        ``group`` is the position of the incident in the inputs.
+    busy : numpy.ndarray, shape (n_vehicles, days) of bool
+        The day of the incident and the days either side (no ordinary plan).
+    """
+    n = len(vehicles)
+    home = fleet.home[vehicles]
+    pace = fleet.driver_factor[vehicles]
+    f_in = clock.factor(pace, occurred_s, rng)
+    arrive = occurred_s - rng.uniform(1, 5, n) * MINUTE
+    dep_in = arrive - travel_s[home, scene] * f_in
+    dep_away = occurred_s + rng.uniform(2, 8, n) * MINUTE
+    f_away = np.maximum(pace, MIN_FACTOR)  # fleeing: no dawdling, but within the limit
+    arrive_away = dep_away + travel_s[scene, exit_] * f_away
+    dep_home = arrive_away + rng.uniform(60, 180, n) * MINUTE
+    f_home = clock.factor(pace, dep_home, rng)
+    idx = np.arange(n)
+    legs = Legs(vehicle=np.concatenate([vehicles] * 3), origin=np.concatenate([home, scene, exit_]),
+                dest=np.concatenate([scene, exit_, home]),
+                depart_s=np.concatenate([dep_in, dep_away, dep_home]),
+                factor=np.concatenate([f_in, f_away, f_home]),
+                joins_previous=np.concatenate([np.zeros(n, bool), np.ones(n, bool), np.zeros(n, bool)]),
+                group=np.concatenate([idx, idx, idx]))
+    busy = np.zeros((len(fleet), clock.days), dtype=bool)
+    day, _ = clock.local(occurred_s)
+    for shift in (-1, 0, 1):
+        busy[vehicles, np.clip(day + shift, 0, clock.days - 1)] = True
+    return legs, busy
