@@ -329,7 +329,7 @@ class Store:
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         try:
-            frame = self._cursor().execute(sql, args).df()
+            frame = _fetch(self._cursor(), sql, args)
         except duckdb.Error as exc:
             raise StoreError(f"query on {table} failed: {str(exc).splitlines()[0]}") from None
         return _canonical_dtypes(frame, spec)
@@ -337,7 +337,7 @@ class Store:
     def sql(self, query: str, params=None) -> pd.DataFrame:
         """Run a read query and return a DataFrame (for analyses the API does not cover)."""
         try:
-            return self._cursor().execute(query, params or []).df()
+            return _fetch(self._cursor(), query, params or [])
         except duckdb.Error as exc:
             raise StoreError(f"query failed: {str(exc).splitlines()[0]}") from None
 
@@ -355,11 +355,11 @@ class Store:
         if table:
             sql += " WHERE table_name = ?"
             args.append(table)
-        return self._cursor().execute(sql + " ORDER BY loaded_at, source_row", args).df()
+        return _fetch(self._cursor(), sql + " ORDER BY loaded_at, source_row", args)
 
     def loads(self) -> pd.DataFrame:
         """The load log: one row per append."""
-        return self._cursor().execute("SELECT * FROM _loads ORDER BY loaded_at").df()
+        return _fetch(self._cursor(), "SELECT * FROM _loads ORDER BY loaded_at")
 
     def get_meta(self, key: str, default=None):
         row = self._cursor().execute("SELECT value FROM _meta WHERE key = ?", [key]).fetchone()
@@ -378,8 +378,8 @@ class Store:
         quarantined = dict(cur.execute("SELECT table_name, count(*) FROM _quarantine GROUP BY 1").fetchall())
         for spec in TABLES.values():
             t = _q(spec.time_column)
-            stats = cur.execute(f"SELECT count(*) AS n, min({t}) AS first, max({t}) AS last "
-                                f"FROM {_q(spec.name)}").df().iloc[0]
+            stats = _fetch(cur, f"SELECT count(*) AS n, min({t}) AS first, max({t}) AS last "
+                                f"FROM {_q(spec.name)}").iloc[0]
             rows.append({"table": spec.name, "rows": int(stats["n"]), "first": stats["first"], "last": stats["last"],
                          "quarantined": int(quarantined.get(spec.name, 0))})
         return pd.DataFrame(rows)
@@ -427,6 +427,11 @@ class Store:
                 rejected += res.rejected
                 offset += len(frame)
         return AppendResult(spec.name, inserted=inserted, replaced=replaced, rejected=rejected)
+
+
+def _fetch(cursor, sql: str, params=None) -> pd.DataFrame:
+    """A query's rows as a DataFrame, through Arrow (fast, and keeps tz-aware UTC timestamps)."""
+    return cursor.sql(sql, params=list(params) if params else None).to_arrow_table().to_pandas()
 
 
 def _utc(value) -> pd.Timestamp:
