@@ -425,18 +425,7 @@ def build_city(seed: int = 0, origin=DEFAULT_ORIGIN, size_km: float = 10.0, *,
                            {"key": "beat", "col": "beat", "cols": {"district": beat_district}})
     beats = beats[["beat", "district"] + [c for c in beats.columns if c not in ("beat", "district")]]
 
-    # --- graph ----------------------------------------------------------------------
-    graph = nx.DiGraph()
-    for row in nodes[["node_id", "x", "y"]].itertuples(index=False):
-        graph.add_node(int(row.node_id), x=float(row.x), y=float(row.y))
-    travel = e["length_m"] / (e["speed_kmh"] / 3.6)
-    attrs = [dict(length_m=float(length), speed_kmh=float(sp), travel_s=float(t), edge_id=eid,
-                  road_class=cls)
-             for length, sp, t, eid, cls in zip(e["length_m"], e["speed_kmh"], travel,
-                                                e["edge_id"], e["road_class"])]
-    graph.add_edges_from((int(u), int(v), a) for u, v, a in zip(e["u"], e["v"], attrs))
-    two = ~e["oneway"].to_numpy()
-    graph.add_edges_from((int(v), int(u), a) for u, v, a, t in zip(e["u"], e["v"], attrs, two) if t)
+    graph = road_graph(nodes, roads)
 
     rx = np.linspace(-half, half, 200)
     r_lon, r_lat = unproject(rx + X0, river_y(rx) + Y0, crs)
@@ -447,6 +436,37 @@ def build_city(seed: int = 0, origin=DEFAULT_ORIGIN, size_km: float = 10.0, *,
     return City(nodes=nodes, roads=roads, graph=graph, districts=districts, beats=beats,
                 river=river, crs=crs, origin=(lon0, lat0), size_km=size_km, seed=seed,
                 params=params)
+
+
+def road_graph(nodes, roads):
+    """The routable DiGraph of a road table (two directed edges per two-way segment).
+
+    Parameters
+    ----------
+    nodes : DataFrame
+        ``node_id``, ``x``, ``y``.
+    roads : DataFrame
+        ``edge_id``, ``u``, ``v``, ``length_m``, ``speed_kmh``, ``road_class``, ``oneway``.
+
+    Returns
+    -------
+    networkx.DiGraph
+    """
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    graph.add_nodes_from((int(n), {"x": float(x), "y": float(y)})
+                         for n, x, y in zip(nodes["node_id"], nodes["x"], nodes["y"]))
+    travel = roads["length_m"] / (roads["speed_kmh"] / 3.6)
+    attrs = [dict(length_m=float(length), speed_kmh=float(sp), travel_s=float(t), edge_id=str(eid),
+                  road_class=str(cls))
+             for length, sp, t, eid, cls in zip(roads["length_m"], roads["speed_kmh"], travel,
+                                                roads["edge_id"], roads["road_class"])]
+    u, v = roads["u"].to_numpy(), roads["v"].to_numpy()
+    graph.add_edges_from((int(a), int(b), d) for a, b, d in zip(u, v, attrs))
+    two_way = ~roads["oneway"].to_numpy(dtype=bool)
+    graph.add_edges_from((int(b), int(a), d) for a, b, d, t in zip(u, v, attrs, two_way) if t)
+    return graph
 
 
 def _voronoi(points, clip):
