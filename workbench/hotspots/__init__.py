@@ -8,11 +8,14 @@ and ``attrs["crs"]``.
 
 - :func:`grid_counts`, :func:`kde`: counts and kernel density surfaces.
 - :func:`gistar`: Getis-Ord Gi* on grids or polygons (equal to esda).
+- :func:`emerging`: Esri's emerging hot spot patterns from a space-time cube.
 """
 
 from workbench.hotspots._checks import HotspotWarning
+from workbench.hotspots.emerging import emerging, emerging_from_cube, space_time_cube
 from workbench.hotspots.gistar import gistar
 from workbench.hotspots.grid import Grid, grid_counts
 from workbench.hotspots.kde import kde
 
-__all__ = ["Grid", "HotspotWarning", "gistar", "grid_counts", "kde"]
+__all__ = ["Grid", "HotspotWarning", "emerging", "emerging_from_cube", "gistar", "grid_counts", "kde",
+           "space_time_cube"]

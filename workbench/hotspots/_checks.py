@@ -92,7 +92,11 @@ def _times_of(frame, time):
         return None
     if time not in frame.columns:
         raise HotspotInputError(f"time column {time!r} not found; columns are {list(frame.columns)}")
-    t = pd.to_datetime(frame[time], utc=True, errors="coerce")
+    column = frame[time]
+    if pd.api.types.is_datetime64_any_dtype(column):
+        t = pd.to_datetime(column, utc=True)
+    else:
+        t = pd.to_datetime(column, utc=True, errors="coerce", format="mixed")
     if t.isna().any():
         bad = int(t.isna().sum())
         raise HotspotInputError(f"time column {time!r} has {bad} missing or unparseable values")

@@ -74,23 +74,25 @@ def window_half_widths(neighbours, radius_m, cell_size):
 def window_sum(a, half_widths):
     """Sum of ``a`` over the window (row offset dy, columns within half_widths[dy]) of each cell.
 
+    ``a`` has dims (..., y, x); leading dims (time steps) are carried along.
     Zero padding outside the array. Running sums along rows make each row of
     the window one subtraction, so the cost is O(cells x window rows).
     """
-    ny, nx = a.shape
+    ny, nx = a.shape[-2:]
+    lead = a.shape[:-2]
     big = int(half_widths.max())
-    run = np.zeros((ny, nx + 2 * big + 1))
-    np.cumsum(a, axis=1, out=run[:, big + 1:big + 1 + nx])
-    run[:, big + 1 + nx:] = run[:, big + nx:big + nx + 1]
-    out = np.zeros((ny, nx))
+    run = np.zeros(lead + (ny, nx + 2 * big + 1))
+    np.cumsum(a, axis=-1, out=run[..., big + 1:big + 1 + nx])
+    run[..., big + 1 + nx:] = run[..., big + nx:big + nx + 1]
+    out = np.zeros(lead + (ny, nx))
     rows = len(half_widths) // 2
     for i, h in enumerate(half_widths):
         dy = i - rows
-        band = run[:, big + h + 1:big + h + 1 + nx] - run[:, big - h:big - h + nx]
+        band = run[..., big + h + 1:big + h + 1 + nx] - run[..., big - h:big - h + nx]
         if dy >= 0:
-            out[:ny - dy] += band[dy:]
+            out[..., :ny - dy, :] += band[..., dy:, :]
         else:
-            out[-dy:] += band[:ny + dy]
+            out[..., -dy:, :] += band[..., :ny + dy, :]
     return out
 
 
