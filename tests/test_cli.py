@@ -1,0 +1,68 @@
+"""The workbench command: loads report what happened, errors are one plain line."""
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+
+def workbench(*args, cwd=None):
+    proc = subprocess.run([sys.executable, "-m", "workbench", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_help_lists_the_commands():
+    code, out, _ = workbench("--help")
+    assert code == 0
+    for command in ("demo", "load", "info", "profiles"):
+        assert command in out
+
+
+def test_load_reports_counts_and_reloading_adds_nothing(tmp_path, spd_alpr_path):
+    store = tmp_path / "s.duckdb"
+    code, out, err = workbench("load", "alpr_reads", spd_alpr_path, "--profile", "spd-alpr", "--store", store)
+    assert code == 0, err
+    assert "93,490 rows read, 93,490 valid, 0 rejected" in out
+    assert "no coordinates" in out
+    assert "93,490 new, 0 replaced" in out
+    code, out, _ = workbench("load", "alpr_reads", spd_alpr_path, "--profile", "spd-alpr", "--store", store)
+    assert "0 new, 93,490 replaced" in out
+    code, out, _ = workbench("info", "--store", store)
+    assert code == 0 and "alpr_reads" in out and "93,490 rows" in out
+    assert "2021-10-01 07:02" in out
+
+
+def test_rejected_rows_are_written_beside_the_input(tmp_path):
+    data = tmp_path / "gunshots.csv"
+    data.write_text("alert_id,detected_at,lon,lat\n"
+                    "g1,2025-03-01T22:15:00Z,-84.5,39.1\n"
+                    "g2,yesterday,-84.5,39.1\n"
+                    "g3,2025-03-01T22:16:00Z,,\n")
+    code, out, err = workbench("load", "gunshots", data, "--store", tmp_path / "s.duckdb")
+    assert code == 0, err
+    assert "3 rows read, 1 valid, 2 rejected" in out
+    rejected = pd.read_csv(tmp_path / "gunshots.csv.rejected.csv")
+    assert rejected["source_row"].tolist() == [2, 3]
+    assert rejected["reason"].tolist() == ["detected_at unparseable: 'yesterday'",
+                                           "no location: lon and lat missing"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (("load", "incidents", "missing.csv"), "no such file: missing.csv"),
+    (("load", "crimes", "x.csv"), "unknown table 'crimes'"),
+    (("load", "incidents", "x.csv", "--profile", "acme"), "no profile 'acme'"),
+    (("info", "--store", "absent.duckdb"), "no store at absent.duckdb"),
+])
+def test_errors_are_one_plain_line_and_a_nonzero_exit(tmp_path, args, message):
+    (tmp_path / "x.csv").write_text("a,b\n1,2\n")
+    code, out, err = workbench(*args, cwd=tmp_path)
+    assert code != 0
+    assert message in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_profiles_lists_the_built_ins():
+    code, out, _ = workbench("profiles")
+    assert code == 0 and "spd-alpr" in out and "chicago-crimes" in out
