@@ -107,6 +107,6 @@ def hour_profile(base: float, peaks) -> np.ndarray:
 def day_weights(offense: str, dates: pd.DatetimeIndex) -> np.ndarray:
     """Relative weight of each local date for ``offense``: weekday profile x annual cosine."""
     row = OFFENSES.loc[offense]
-    doy = dates.dayofyear.to_numpy()
+    doy = dates.day_of_year.to_numpy()
     season = 1.0 + row["season"] * np.cos(2 * np.pi * (doy - 196) / 365.25)
-    return np.asarray(row["dow"])[dates.dayofweek.to_numpy()] * season
+    return np.asarray(row["dow"])[dates.day_of_week.to_numpy()] * season

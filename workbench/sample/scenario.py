@@ -291,7 +291,7 @@ def generate(seed: int = 0, days: int = 365, alpr_days: int = 14, start=DEFAULT_
     truth["camera_edges"] = camera_edges
     truth["rollout"] = rollout
 
-    inc_c = canonical(incidents, "incidents")
+    inc_c = _seconds(canonical(incidents, "incidents"))
     cam_c = canonical(cameras, "cameras")
     reads = empty_frame("alpr_reads")
     if alpr_days:
@@ -300,12 +300,30 @@ def generate(seed: int = 0, days: int = 365, alpr_days: int = 14, start=DEFAULT_
                                            alpr_rates)
         truth.update(alpr_truth)
     return Scenario(
-        incidents=inc_c, cases=canonical(cases, "cases"), calls=canonical(calls, "calls"),
-        cameras=cam_c, alpr_reads=canonical(reads, "alpr_reads"),
-        gunshots=canonical(gunshots, "gunshots"), units=empty_frame("units"),
-        roads=city.roads, nodes=city.nodes, districts=city.districts, beats=city.beats,
-        river=_river_frame(city), truth={k: v.reset_index(drop=True) for k, v in truth.items()},
-        tz=tz, crs=city.crs, params=params)
+        incidents=inc_c, cases=_seconds(canonical(cases, "cases")),
+        calls=_seconds(canonical(calls, "calls")), cameras=cam_c,
+        alpr_reads=canonical(reads, "alpr_reads"), gunshots=canonical(gunshots, "gunshots"),
+        units=empty_frame("units"), roads=city.roads, nodes=city.nodes, districts=city.districts,
+        beats=city.beats, river=_river_frame(city),
+        truth={k: _tidy(v) for k, v in truth.items()}, tz=tz, crs=city.crs, params=params)
+
+
+def _seconds(df):
+    """Records systems keep whole seconds (and whole seconds compress far better)."""
+    for col in df.columns:
+        if isinstance(df[col].dtype, pd.DatetimeTZDtype):
+            df[col] = df[col].dt.floor("s")
+    return df
+
+
+def _tidy(frame):
+    """Truth tables as they come back from Parquet: string columns as ``str``, a fresh index."""
+    frame = frame.reset_index(drop=True)
+    for col in frame.columns:
+        s = frame[col]
+        if s.dtype == object and s.map(lambda v: v is None or isinstance(v, str)).all():
+            frame[col] = s.astype("str")
+    return frame
 
 
 def _river_frame(city):
