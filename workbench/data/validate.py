@@ -141,6 +141,15 @@ class _Problems:
         return text
 
 
+def _all_missing(n: int, dtype: str) -> pd.Series:
+    if dtype == "str":  # straight from an Arrow null array: no Python objects
+        import pyarrow as pa
+
+        return pd.Series(pa.nulls(n, pa.large_string()), dtype="str")
+    return pd.Series(pd.array([None] * n, dtype=dtype)) if n < 1000 else \
+        pd.Series(np.full(n, np.nan)).astype(dtype)
+
+
 def _blank(series: pd.Series) -> np.ndarray:
     """True where a value is missing or an empty/whitespace string."""
     missing = series.isna().to_numpy()
@@ -163,10 +172,10 @@ def _citing(prefix: str, series: pd.Series, suffix: str = ""):
     return text
 
 
-def _out_of_range(name: str, values: pd.Series, low, high, suffix=None):
+def _out_of_range(name: str, values: pd.Series, low, high, swapped=None):
     def text(positions):
         vals = values.iloc[positions].to_numpy(dtype=float)
-        ends = suffix[positions] if suffix is not None else [""] * len(positions)
+        ends = [" (lon and lat swapped?)" if swapped is not None and swapped[p] else "" for p in positions]
         return [f"{name} {v:g} out of range [{low:g}, {high:g}]{e}" for v, e in zip(vals, ends)]
     return text
 
@@ -323,9 +332,11 @@ def _parse_bool(series, col: Column, problems):
 def _parse_choice(series, col: Column, problems):
     text = _to_str(series)
     aliases = _CHOICE_ALIASES.get(col.name, {})
-    lowered = text.str.lower()
     canonical = {c.lower(): c for c in col.choices}
-    mapped = lowered.map(lambda s: aliases.get(s, canonical.get(s)) if isinstance(s, str) else None)
+    # map the few distinct spellings, not every row
+    codes, uniques = pd.factorize(text.str.lower())
+    targets = np.array([aliases.get(u, canonical.get(u)) for u in uniques] + [None], dtype=object)
+    mapped = pd.Series(targets[codes], index=text.index, dtype="str")
     blank = text.isna().to_numpy()
     bad = ~blank & mapped.isna().to_numpy()
     problems.reject(bad, _citing(col.name + " ", series, f" is not one of {', '.join(col.choices)}"))
@@ -402,10 +413,10 @@ def validate(df: pd.DataFrame, table: str, tz: str | None = None, *, formats: di
     blanks: dict[str, np.ndarray] = {}
 
     for col in spec.columns:
-        if col.name in spec.derived and col.name not in source.columns:
+        if col.name in spec.derived:  # recomputed from the other columns below
             continue
         if col.name not in source.columns:
-            out[col.name] = pd.Series(pd.array([None] * n, dtype=col.dtype))
+            out[col.name] = _all_missing(n, col.dtype)
             blanks[col.name] = np.ones(n, dtype=bool)
             continue
         raw = source[col.name]
@@ -508,8 +519,7 @@ def _check_location(spec: TableSpec, source, out, problems: _Problems, report):
         lat_bad = np.abs(lat_v) > 90
     swapped = lat_bad & ~lon_bad & (np.abs(lat_v) <= 180) & (np.abs(lon_v) <= 90)
     problems.reject(lon_bad, _out_of_range("lon", lon, -180, 180))
-    problems.reject(lat_bad, _out_of_range("lat", lat, -90, 90,
-                                           suffix=np.where(swapped, " (lon and lat swapped?)", "")))
+    problems.reject(lat_bad, _out_of_range("lat", lat, -90, 90, swapped=swapped))
     has_lon, has_lat = np.isfinite(lon_v), np.isfinite(lat_v)
     null_island = (lon_v == 0) & (lat_v == 0)
     half = has_lon ^ has_lat
@@ -530,8 +540,9 @@ def _check_location(spec: TableSpec, source, out, problems: _Problems, report):
     if spec.location == "camera_or_reader":
         has_point = np.isfinite(out["lon"].to_numpy(dtype=float))
         has_camera = out["camera_id"].notna().to_numpy()
+        codes = np.where(has_point, 0, np.where(has_camera, 1, 2))
         out["location_source"] = pd.Series(
-            np.where(has_point, "reader", np.where(has_camera, "camera", "none")), dtype="str")
+            pd.Categorical.from_codes(codes, ["reader", "camera", "none"])).astype("str")
 
 
 def _check_times(spec: TableSpec, out, source, problems: _Problems):
