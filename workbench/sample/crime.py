@@ -167,7 +167,7 @@ def _thin_after_launch(events, rollout, rng):
     group = events["offense"].map(OFFENSES["effect_group"]).to_numpy()
     p_drop = pd.Series(group).map(CRIME_REDUCTION).to_numpy(dtype=float)
     keep = ~(after & (rng.random(len(events)) < p_drop))
-    return events[keep].reset_index(drop=True)
+    return events[keep].reset_index(drop=True), events[~keep].reset_index(drop=True)
 
 
 def _truncated(rng, n, scale, limit, kind):
@@ -248,7 +248,9 @@ def generate_incidents(city, rollout, *, start, days, tz, seed, scale=1.0,
         Canonical incidents plus working columns ``x``, ``y`` (metres) and
         ``firearm``, ``shooting`` (bool), dropped by the scenario.
     truth : dict of DataFrame
-        ``hotspots``, ``near_repeat`` and ``incident_sources``.
+        ``hotspots``, ``near_repeat``, ``incident_sources`` and ``prevented`` (the
+        incidents the RTCC's launch prevented: observed + prevented is the
+        counterfactual without the RTCC).
     """
     rng = np.random.default_rng([seed, 202])
     dates = places.period_dates(start, days)
@@ -263,7 +265,7 @@ def generate_incidents(city, rollout, *, start, days, tz, seed, scale=1.0,
                                              events["fx"].to_numpy(), events["fy"].to_numpy(), river)
     events["occurred_at"] = places.draw_times(events["day"], events["offense"], dates, tz, rng)
     events["district"], _ = places.locate(city, events["x"], events["y"])
-    events = _thin_after_launch(events.drop(columns="day"), rollout, rng)
+    events, prevented = _thin_after_launch(events.drop(columns="day"), rollout, rng)
 
     events["key"] = np.arange(len(events))
     burglaries = events[events["offense"] == "burglary"]
@@ -334,5 +336,15 @@ def generate_incidents(city, rollout, *, start, days, tz, seed, scale=1.0,
     hotspots = hotspots[["hotspot_id", "kind", "lon", "lat", "radius_m", "offense_category",
                          "start", "end", "offenses", "sigma_m", "peak_per_day", "period_days",
                          "phase", "n_events", "x", "y"]]
-    truth = {"hotspots": hotspots, "near_repeat": near_repeat, "incident_sources": sources}
+    p_lon, p_lat = city.to_lonlat(prevented["x"], prevented["y"])
+    prevented = pd.DataFrame({
+        "offense": prevented["offense"].to_numpy(dtype=object),
+        "offense_category": OFFENSES.loc[prevented["offense"], "offense_category"].to_numpy(),
+        "effect_group": OFFENSES.loc[prevented["offense"], "effect_group"].to_numpy(),
+        "district": prevented["district"].to_numpy(dtype=object),
+        "occurred_at": prevented["occurred_at"].dt.floor("s"), "lon": p_lon, "lat": p_lat,
+        "source": prevented["source"].to_numpy(dtype=object),
+        "hotspot_id": prevented["hotspot_id"].to_numpy(dtype=object)})
+    truth = {"hotspots": hotspots, "near_repeat": near_repeat, "incident_sources": sources,
+             "prevented": prevented}
     return incidents, truth

@@ -45,7 +45,9 @@ def canonical(df: pd.DataFrame, table: str) -> pd.DataFrame:
                                       dtype=col.dtype)
             continue
         s = df[col.name]
-        if col.kind == "datetime":
+        if str(s.dtype) == col.dtype:
+            pass
+        elif col.kind == "datetime":
             s = pd.to_datetime(s, utc=True).astype(col.dtype)
         elif col.kind in ("id", "str"):
             s = s.astype(object).where(s.notna(), None).astype(col.dtype)
