@@ -191,8 +191,27 @@ def _to_str(series: pd.Series) -> pd.Series:
         return out.astype("str")
     if pd.api.types.is_bool_dtype(series.dtype):
         return series.astype("str").str.lower().astype("str")
-    out = series.astype("str").str.strip()
+    text = series.astype("str")
+    arrow = _arrow_strings(text)
+    if arrow is not None:  # Arrow-backed: trim and blank-to-missing without leaving Arrow
+        import pyarrow.compute as pc
+
+        trimmed = pc.utf8_trim_whitespace(arrow)
+        cleaned = pc.if_else(pc.equal(trimmed, ""), None, trimmed)
+        return pd.Series(cleaned, index=series.index, dtype="str")
+    out = text.str.strip()
     return out.where(out != "", None).astype("str")
+
+
+def _arrow_strings(series: pd.Series):
+    """The Arrow array behind a pandas ``str`` Series, or None if it is not Arrow-backed."""
+    try:
+        import pyarrow as pa
+
+        array = pa.array(series.array)
+    except Exception:
+        return None
+    return array if pa.types.is_string(array.type) or pa.types.is_large_string(array.type) else None
 
 
 def _parse_datetime(series: pd.Series, name: str, tz: str | None, formats, problems: _Problems):
@@ -540,9 +559,11 @@ def _check_location(spec: TableSpec, source, out, problems: _Problems, report):
     if spec.location == "camera_or_reader":
         has_point = np.isfinite(out["lon"].to_numpy(dtype=float))
         has_camera = out["camera_id"].notna().to_numpy()
-        codes = np.where(has_point, 0, np.where(has_camera, 1, 2))
-        out["location_source"] = pd.Series(
-            pd.Categorical.from_codes(codes, ["reader", "camera", "none"])).astype("str")
+        import pyarrow as pa
+
+        codes = np.where(has_point, 0, np.where(has_camera, 1, 2)).astype(np.int8)
+        labels = pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(["reader", "camera", "none"]))
+        out["location_source"] = pd.Series(labels.cast(pa.large_string()), dtype="str")
 
 
 def _check_times(spec: TableSpec, out, source, problems: _Problems):
@@ -574,6 +595,13 @@ def _duplicate_keys(spec: TableSpec, out, rejected_mask, policy):
     if not candidates.any():
         return None
     sub = keys[candidates]
+    if len(spec.key) == 1:  # fast path: Arrow counts distinct keys; most batches have no duplicates
+        arrow = _arrow_strings(sub[spec.key[0]])
+        if arrow is not None:
+            import pyarrow.compute as pc
+
+            if pc.count_distinct(arrow, mode="all").as_py() == len(arrow):
+                return None
     dup_any = sub.duplicated(keep=False).to_numpy()
     if not dup_any.any():
         return None
