@@ -102,17 +102,24 @@ class StaggeredDiDResult:
 
 
 def _pretrend_test(att, influence, pre_mask, n):
+    """Wald test of all pre-treatment ATT(g,t) = 0 (as R ``did``'s ``W``).
+
+    With more pre-treatment cells than units the covariance is singular; the test then
+    uses its pseudo-inverse with degrees of freedom equal to its rank, and says so.
+    """
     if not pre_mask.any():
         return {}
     v = influence[:, pre_mask].T @ influence[:, pre_mask] / n
     a = att[pre_mask]
-    try:
-        stat = float(n * a @ np.linalg.solve(v, a))
-    except np.linalg.LinAlgError:
-        return {"stat": np.nan, "df": int(pre_mask.sum()), "p": np.nan,
-                "note": "singular covariance of the pre-treatment cells"}
-    df = int(pre_mask.sum())
-    return {"stat": stat, "df": df, "p": float(stats.chi2.sf(stat, df))}
+    rank = int(np.linalg.matrix_rank(v))
+    if rank == 0:
+        return {"stat": np.nan, "df": 0, "p": np.nan, "note": "no variation in the pre-treatment cells"}
+    if rank < len(a):
+        stat = float(n * a @ np.linalg.pinv(v) @ a)
+        return {"stat": stat, "df": rank, "p": float(stats.chi2.sf(stat, rank)),
+                "note": f"{len(a)} pre-treatment cells but covariance rank {rank} (few units): pseudo-inverse"}
+    stat = float(n * a @ np.linalg.solve(v, a))
+    return {"stat": stat, "df": len(a), "p": float(stats.chi2.sf(stat, len(a)))}
 
 
 def staggered_did(panel: pd.DataFrame, unit: str, time: str, outcome: str, first_treated: str | None = None,
