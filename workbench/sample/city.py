@@ -54,6 +54,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.data.crs import WGS84, project, unproject, utm_crs_for
+from workbench.sample.districts import demographics, lloyd, sample_in, voronoi
 
 DEFAULT_ORIGIN = (-83.00, 39.96)
 
@@ -348,7 +349,7 @@ def build_city(seed: int = 0, origin=DEFAULT_ORIGIN, size_km: float = 10.0, *,
             (0.0, 0.33)]
     layout = np.array(rows[:n_districts]) * half
     seeds = layout + rng.uniform(-0.08, 0.08, layout.shape) * half
-    d_polys = _voronoi(seeds, city_box)
+    d_polys = voronoi(seeds, city_box)
     d_names = [f"D{k + 1}" for k in range(n_districts)]
 
     # Deprivation: higher south of the river and near the industrial riverside, with noise.
@@ -358,9 +359,9 @@ def build_city(seed: int = 0, origin=DEFAULT_ORIGIN, size_km: float = 10.0, *,
 
     beat_polys, beat_names, beat_district = [], [], []
     for k, poly in enumerate(d_polys):  # small loop over districts
-        pts = _sample_in(poly, 400, rng)
-        cents = _lloyd(pts, beats_per_district, rng)
-        for b, bp in enumerate(_voronoi(cents, poly)):
+        pts = sample_in(poly, 400, rng)
+        cents = lloyd(pts, beats_per_district, rng)
+        for b, bp in enumerate(voronoi(cents, poly)):
             beat_polys.append(bp)
             beat_names.append(f"{d_names[k]}-{b + 1}")
             beat_district.append(d_names[k])
@@ -389,17 +390,6 @@ def build_city(seed: int = 0, origin=DEFAULT_ORIGIN, size_km: float = 10.0, *,
     total_pop = population * scale ** 2
     nodes["pop_weight"] = pop_w / pop_w.sum()
     nodes["job_weight"] = job_w / job_w.sum()
-
-    def demographics(d, jitter):
-        income = 98_000 - 62_000 * d + jitter[0] * 6_000
-        black = np.clip(0.08 + 0.55 * d + jitter[1] * 0.05, 0.01, 0.9)
-        hisp = np.clip(0.05 + 0.14 * d + jitter[2] * 0.04, 0.01, 0.5)
-        asian = np.clip(0.07 - 0.05 * d + jitter[3] * 0.015, 0.005, 0.3)
-        other = np.clip(0.035 + jitter[4] * 0.01, 0.005, 0.1)
-        white = np.clip(1 - black - hisp - asian - other, 0.02, 1)
-        shares = np.stack([white, black, hisp, asian, other])
-        shares = shares / shares.sum(axis=0)
-        return np.round(income, -2), np.round(shares, 4)
 
     def polygons_frame(names, polys, dvals, extra):
         pop = pd.Series(nodes["pop_weight"].to_numpy() * total_pop).groupby(
@@ -467,33 +457,3 @@ def road_graph(nodes, roads):
     two_way = ~roads["oneway"].to_numpy(dtype=bool)
     graph.add_edges_from((int(b), int(a), d) for a, b, d, t in zip(u, v, attrs, two_way) if t)
     return graph
-
-
-def _voronoi(points, clip):
-    """Voronoi cells of ``points`` (in the given order), clipped to ``clip``."""
-    import shapely
-
-    cells = shapely.voronoi_polygons(shapely.multipoints(points), extend_to=clip, ordered=True)
-    return [shapely.intersection(c, clip) for c in shapely.get_parts(cells)]
-
-
-def _sample_in(poly, k, rng):
-    """``k`` uniform points inside ``poly`` (rejection sampling on its bounds)."""
-    import shapely
-
-    x0, y0, x1, y1 = poly.bounds
-    out = np.empty((0, 2))
-    while len(out) < k:
-        cand = np.column_stack([rng.uniform(x0, x1, 4 * k), rng.uniform(y0, y1, 4 * k)])
-        out = np.vstack([out, cand[shapely.contains_xy(poly, cand[:, 0], cand[:, 1])]])
-    return out[:k]
-
-
-def _lloyd(points, k, rng, iters=15):
-    """k-means centres of ``points`` (a few Lloyd iterations), so beats have similar areas."""
-    cents = points[rng.choice(len(points), k, replace=False)]
-    for _ in range(iters):
-        lab = np.argmin(((points[:, None, :] - cents[None]) ** 2).sum(-1), axis=1)
-        cents = np.array([points[lab == c].mean(0) if (lab == c).any() else cents[c]
-                          for c in range(k)])
-    return cents
