@@ -91,3 +91,24 @@ def test_power_rises_with_effect_size_and_false_positive_rate_is_near_alpha():
     small = minimum_detectable_effect(6, 12, base_rate=3, effects=(1.0, 0.95, 0.9), n_sims=100, seed=2)
     assert np.isnan(small.mde_irr)  # too small a design to see a 10% change
     assert "no effect in the grid" in small.summary()
+
+
+def test_evaluation_report_holds_methods_assumptions_plots_and_tables(tmp_path):
+    from workbench.evaluation import EvaluationReport, staggered_did
+
+    from tests.test_evaluation_case import simulate_cases
+    from tests.test_evaluation_did import simulate_rollout
+    from workbench.evaluation import case_effect, time_to_clearance
+
+    did = staggered_did(simulate_rollout(seed=1), "unit", "period", "y", "first")
+    its = interrupted_time_series(monthly_counts(0), LAUNCH)
+    power = minimum_detectable_effect(10, 24, base_rate=20, effects=(1.0, 0.8), n_sims=30, seed=0)
+    table = pd.DataFrame({"crime_type": ["property", "violent"], "odds_ratio": [1.9, 1.6]})
+    path = EvaluationReport("RTCC evaluation", agency="Example PD").add(did).add(its).add(power) \
+        .add(case_effect(cases := simulate_cases(n=800), covariates=["severity"])) \
+        .add(time_to_clearance(cases)).add(table, title="Effects by crime type").save(tmp_path / "report.html")
+    text = path.read_text()
+    assert text.count("<img") == 5
+    assert "Parallel trends" in text and "Pre-trend Wald test" in text and "HAC" in text
+    assert "Effects by crime type" in text and "property" in text
+    assert "clustered by unit" in text

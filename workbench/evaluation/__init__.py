@@ -18,6 +18,8 @@ effect_by_crime_type
     Odds ratios for property / violent / sexual assault / domestic violence.
 minimum_detectable_effect
     Simulation-based power of a planned district-month design.
+EvaluationReport
+    Methods, assumptions, diagnostics, plots and tables in one HTML document.
 """
 
 from workbench.evaluation.case_level import CaseEffectResult, case_effect
@@ -29,6 +31,7 @@ from workbench.evaluation.panel import first_treated_from_indicator
 from workbench.evaluation.its import ITSResult, interrupted_time_series
 from workbench.evaluation.poisson import PoissonDiDResult, poisson_did
 from workbench.evaluation.power import PowerResult, minimum_detectable_effect
+from workbench.evaluation.report import EvaluationReport
 from workbench.evaluation.survival import TimeToClearanceResult, time_to_clearance
 
 __all__ = [
@@ -41,6 +44,7 @@ __all__ = [
     "interrupted_time_series",
     "minimum_detectable_effect",
     "CaseEffectResult",
+    "EvaluationReport",
     "PoissonDiDResult",
     "StaggeredDiDResult",
     "TimeToClearanceResult",
