@@ -54,7 +54,7 @@ def _pattern_at(res, xy):
 def test_planted_hot_spots_get_their_esri_pattern(planted):
     events, centres = planted
     res = emerging(events, 200, "7D", crs="EPSG:32616", bounds=(0, 0, 4000, 4000),
-                   end=START + pd.Timedelta(weeks=WEEKS))
+                   end=START + pd.Timedelta(weeks=WEEKS), n_steps=WEEKS)
     assert res.sizes["time"] == WEEKS and int(res["counts"].sum()) == len(events)
     assert _pattern_at(res, centres["persistent"]) in {"persistent hot spot", "intensifying hot spot",
                                                        "diminishing hot spot"}

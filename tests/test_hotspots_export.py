@@ -76,7 +76,7 @@ def test_emerging_cube_kde_forecast_and_clusters_export(tmp_path, events):
     assert list(back["pattern"]) == list(cells["pattern"])
     cube = to_geodataframe(res[["counts", "z"]])
     assert {"time", "counts", "z"} <= set(cube.columns) and len(cube) == res["z"].size
-    assert cube["counts"].sum() == len(events)
+    assert cube["counts"].sum() == len(events) - res.attrs["n_before"] and res.attrs["n_before"] > 0
     for result in (kde(events, 100, bandwidth=150, crs=CRS), forecast(events, "kde", cell_size=200, crs=CRS),
                    grid_counts(events, 200, crs=CRS), clusters(events, "hdbscan", min_cluster_size=40, crs=CRS)):
         out = export(result, tmp_path / "layer.geojson")

@@ -3,8 +3,8 @@
 Steps (after Esri, "How Emerging Hot Spot Analysis works"):
 
 1. Count events in a space-time cube: grid cells x time steps. Steps are
-   aligned to end at ``end`` (default: midnight after the last event), so the
-   final step is the most recent full period.
+   aligned to end at ``end`` (default: just after the last event), so the
+   final step is the most recent full period; only whole steps are used.
 2. Gi* for every bin, with binary space-time neighbours: the spatial window
    (queen, rook or ``radius_m``) in this step and the ``time_window``
    preceding steps. Mean and variance are those of all bins in the cube.
@@ -76,10 +76,14 @@ def space_time_cube(points, cell_size, time_step="7D", *, time="occurred_at", en
     time : str
         Name of the time column (timezone-aware; naive times are read as UTC).
     end : timestamp, optional
-        End of the final step (exclusive). Default: midnight (UTC) after the last event.
+        End of the final step (exclusive). Default: just after the last event
+        (Esri's "end time" alignment), so the final step is the latest full period.
     n_steps : int, optional
-        Number of steps back from ``end``; default: enough to hold the first event.
-        Events before the first step are left out and counted in ``attrs["n_before"]``.
+        Number of steps back from ``end``. Default: as many whole steps as fit
+        between the first event and ``end``; a part-filled earliest step would
+        look like a quiet one and turn persistent hot spots into consecutive
+        ones. Events before the first step are left out and counted in
+        ``attrs["n_before"]``.
     bounds, crs
         As for :func:`grid_counts`.
 
@@ -93,9 +97,12 @@ def space_time_cube(points, cell_size, time_step="7D", *, time="occurred_at", en
     >>> import pandas as pd
     >>> pts = pd.DataFrame({"x": [500.0, 510.0, 900.0], "y": [500.0, 520.0, 900.0],
     ...                     "occurred_at": pd.to_datetime(["2024-01-01", "2024-01-09", "2024-01-10"], utc=True)})
-    >>> cube = space_time_cube(pts, 100, "7D", crs="EPSG:32616")
+    >>> cube = space_time_cube(pts, 100, "7D", crs="EPSG:32616", n_steps=2)
     >>> cube.sizes["time"], int(cube.sum())
     (2, 3)
+    >>> cube = space_time_cube(pts, 100, "7D", crs="EPSG:32616")  # whole steps only
+    >>> cube.sizes["time"], int(cube.sum()), cube.attrs["n_before"]
+    (1, 2, 1)
     """
     cell_size = check_positive("cell_size", cell_size)
     try:
@@ -107,13 +114,13 @@ def space_time_cube(points, cell_size, time_step="7D", *, time="occurred_at", en
     pts = as_points(points, crs, time=time)
     t = pts.times.astype("int64")
     if end is None:
-        end_ts = pd.Timestamp(int(t.max()), tz="UTC").floor("D") + pd.Timedelta("1D")
+        end_ts = pd.Timestamp(int(t.max()) + 1000, tz="UTC")  # just after the last event
     else:
         end_ts = pd.Timestamp(end)
         end_ts = end_ts.tz_localize("UTC") if end_ts.tz is None else end_ts.tz_convert("UTC")
     step_ns = step.value
-    if n_steps is None:
-        n_steps = max(1, int(np.ceil((end_ts.value - t.min()) / step_ns)))
+    if n_steps is None:  # whole steps only: a part-filled first step would look like a quiet one
+        n_steps = max(1, int((end_ts.value - t.min()) // step_ns))
     n_steps = int(n_steps)
     if n_steps < 1:
         raise HotspotInputError(f"n_steps must be >= 1; got {n_steps}")
@@ -308,7 +315,7 @@ def emerging(points, cell_size, time_step="7D", *, time="occurred_at", end=None,
     ...                     "occurred_at": pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(days, "D")})
     >>> res = emerging(pts, 200, "7D", crs="EPSG:32616")
     >>> res.sizes["time"], res["pattern"].dims
-    (10, ('y', 'x'))
+    (9, ('y', 'x'))
     """
     cube = space_time_cube(points, cell_size, time_step, time=time, end=end, n_steps=n_steps,
                            bounds=bounds, crs=crs)
