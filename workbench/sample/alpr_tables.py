@@ -3,12 +3,11 @@
 Truth tables (names and columns are a contract for the engines' tests)
 ---------------------------------------------------------------------
 ``trips``
-    trip_id, plate, vehicle_id, kind, start, end (departure and arrival, UTC),
-    camera_ids (list of str: every camera passed, in order, read or missed),
-    camera_times (list of UTC timestamps of those passages), n_passages,
+    trip_id, plate, vehicle_id, kind, start, end (departure and arrival, UTC, whole seconds),
+    camera_ids (list of str: every camera passed, in order, read or missed), n_passages,
     n_reads (reads excluding duplicates). Only trips passing a camera are listed.
 ``read_trips``
-    read_id, vehicle_id, trip_id, true_plate, is_duplicate, is_misread: every read.
+    read_id, vehicle_id, trip_id, is_duplicate, is_misread: every read (in ``read_at`` order).
 ``misreads``
     read_id, true_plate, read_plate, position (of the swapped character), vehicle_id.
 ``convoys``
@@ -67,9 +66,52 @@ def _times(t0_us: int, seconds) -> pd.Series:
     return pd.Series(us.astype("datetime64[us]")).dt.tz_localize("UTC")
 
 
+def _lists(offsets, values: pa.Array) -> pd.Series:
+    """A column of Python lists (object dtype: writes to Parquet as list<string> and reads back)."""
+    return pd.Series(pa.ListArray.from_arrays(pa.array(offsets), values).to_pylist(), dtype=object)
+
+
 def _codes(values):
     uniq, inv = np.unique(np.asarray(values, dtype=object).astype(str), return_inverse=True)
     return uniq, inv
+
+
+def _signal_delays(p_leg, p_off, trip_of_leg, leg, kind, rng, share=0.25):
+    """Seconds lost at lights and in traffic before each passage, accumulated along the trip.
+
+    On each stretch (departure to first camera, camera to camera) a vehicle
+    loses an exponential share of its travel time, ``share`` on average and at
+    most twice that (so a trip never takes more than 1.5 times its planned time).
+    Traffic so pulls apart vehicles that happen to pass one camera together; a
+    convoy stays together (its members share the delays of each outing), and
+    an offender driving to or from a scene does not dawdle (no delays).
+
+    Returns
+    -------
+    delay : numpy.ndarray
+        Per passage.
+    per_trip : numpy.ndarray
+        Total of each trip (it arrives that much later).
+    """
+    n_legs = len(leg["vehicle"])
+    p_trip = trip_of_leg[p_leg]
+    ordinal = np.arange(len(p_leg)) - np.searchsorted(p_leg, np.arange(n_legs))[p_leg]
+    stretch = np.where(ordinal > 0, np.diff(p_off, prepend=0.0), p_off) * leg["factor"][p_leg]
+    unit = rng.exponential(share, len(p_leg)).clip(max=2 * share)
+    group = leg["group"][p_leg]
+    joint = (group >= 0) & (kind[p_leg] == "convoy")
+    if joint.any():
+        shared = rng.exponential(share, (group[joint].max() + 1, ordinal[joint].max() + 1)).clip(max=2 * share)
+        unit[joint] = shared[group[joint], ordinal[joint]]
+    step = unit * np.maximum(stretch, 0.0)
+    step[(group >= 0) & (kind[p_leg] == "offender")] = 0.0
+    total = np.cumsum(step)
+    n_trips = int(trip_of_leg[-1]) + 1 if n_legs else 0
+    first = np.searchsorted(p_trip, np.arange(n_trips))
+    delay = total - np.r_[0.0, total][first[p_trip]]
+    last = np.searchsorted(p_trip, np.arange(n_trips), side="right") - 1
+    per_trip = np.where(last >= first, delay[np.maximum(last, 0)] if len(delay) else 0.0, 0.0)
+    return delay, per_trip
 
 
 def assemble(legs, fleet, routes, t0, rates, incidents, off_vehicles, rng, rng_hot, days):
@@ -87,7 +129,9 @@ def assemble(legs, fleet, routes, t0, rates, incidents, off_vehicles, rng, rng_h
 
     # camera passages, in (vehicle, time) order
     p_leg, p_cam, p_off, p_dir = routes.expand(leg["origin"], leg["dest"])
-    p_time = leg["depart_s"][p_leg] + p_off * leg["factor"][p_leg] + rng.normal(0, 0.3, len(p_leg))
+    delay, trip_delay = _signal_delays(p_leg, p_off, trip_of_leg, leg, fleet.kind[veh], rng)
+    p_time = (leg["depart_s"][p_leg] + p_off * leg["factor"][p_leg] + delay
+              + rng.normal(0, 0.3, len(p_leg)))
     p_trip = trip_of_leg[p_leg]
     n_pass = np.bincount(p_trip, minlength=len(first_leg))
     keep = n_pass > 0
@@ -100,7 +144,8 @@ def assemble(legs, fleet, routes, t0, rates, incidents, off_vehicles, rng, rng_h
     dup = seen & (rng.random(len(p_leg)) < rates.duplicate_rate)
     src = np.concatenate([np.flatnonzero(seen), np.flatnonzero(dup)])
     is_dup = np.r_[np.zeros(int(seen.sum()), bool), np.ones(int(dup.sum()), bool)]
-    t_read = p_time[src] + np.where(is_dup, rng.uniform(0.4, 2.5, len(src)), 0.0)
+    # camera clocks report milliseconds
+    t_read = (p_time[src] + np.where(is_dup, rng.uniform(0.4, 2.5, len(src)), 0.0)).round(3)
     by_time = np.argsort(t_read, kind="stable")
     src, is_dup, t_read = src[by_time], is_dup[by_time], t_read[by_time]
     n = len(src)
@@ -159,13 +204,9 @@ def assemble(legs, fleet, routes, t0, rates, incidents, off_vehicles, rng, rng_h
         "plate": _str(_take(plates, plate_code[trip_veh])),
         "vehicle_id": _str(_take(vehicle_ids, trip_veh)),
         "kind": _str(_take(kinds, kind_code[trip_veh])),
-        "start": _times(t0_us, leg["depart_s"][k_first]),
-        "end": _times(t0_us, arrive[k_last]),
-        "camera_ids": pd.Series(pd.arrays.ArrowExtensionArray(pa.ListArray.from_arrays(
-            pa.array(offsets), _take(routes.camera_ids, p_cam)))),
-        "camera_times": pd.Series(pd.arrays.ArrowExtensionArray(pa.ListArray.from_arrays(
-            pa.array(offsets), pa.array(t0_us + np.round(p_time * _US).astype(np.int64),
-                                        pa.timestamp("us", tz="UTC"))))),
+        "start": _times(t0_us, leg["depart_s"][k_first].round()),
+        "end": _times(t0_us, (arrive[k_last] + trip_delay[keep]).round()),
+        "camera_ids": _lists(offsets, _take(routes.camera_ids, p_cam)),
         "n_passages": n_pass[keep].astype(np.int64),
         "n_reads": np.bincount(p_trip[seen], minlength=len(first_leg))[keep].astype(np.int64),
     })
@@ -174,7 +215,6 @@ def assemble(legs, fleet, routes, t0, rates, incidents, off_vehicles, rng, rng_h
         "read_id": reads["read_id"],
         "vehicle_id": _str(_take(vehicle_ids, r_veh)),
         "trip_id": _str(_take(trip_ids, r_trip)),
-        "true_plate": _str(_take(plates, plate_code[r_veh])),
         "is_duplicate": is_dup,
         "is_misread": is_mis,
     })
@@ -223,7 +263,7 @@ def _group_truth(leg, veh, fleet, trip_of_leg, trip_no, trip_ids, p_leg, p_cam, 
     }).sort_values(["plate", "role"], ascending=[True, False], ignore_index=True)
 
     # offender trips: leg B (to the getaway) joins leg A (to the scene)
-    b = np.flatnonzero(leg["joins_previous"])
+    b = np.flatnonzero(leg["joins_previous"] & (leg["group"] >= 0) & (fleet.kind[veh] == "offender"))
     a = b - 1
     j = leg["group"][b]
     last_a = np.searchsorted(p_leg, a, side="right") - 1

@@ -6,8 +6,9 @@ and every vehicle four favourite destinations (shops, gyms, friends) drawn by
 activity. The kinds:
 
 ``commuter``
-    Home -> work -> home on weekdays at a habitual hour, errands in the evening
-    and at weekends.
+    Home -> work -> home on office days (every weekday, or about three for the
+    four in ten who work hybrid) around a habitual hour (one in eight on night
+    shifts), errands in the evening, on days at home and at weekends.
 ``other``
     Errands only (retired, shift or gig drivers), one to three tours a day.
 ``convoy``
@@ -15,7 +16,9 @@ activity. The kinds:
     leader's home and drive to a target and back together, seconds apart.
 ``cloned``
     A second car carrying the plate of a commuter elsewhere in the city; it
-    commutes at the same hour, far away (betrayed by impossible travel).
+    commutes at the same moment, far away (betrayed by impossible travel:
+    on days both commute, it passes its first camera within ~20 s of the
+    original passing its own, 3.5 km or more away).
 ``stolen``
     A car on the hotlist that is driven like ``other`` (by a thief).
 ``offender``
@@ -28,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from workbench.sample.itineraries import within
 from workbench.sample.plates import random_plates, state_mix
 
 MAKES = np.array(["TOYOTA", "HONDA", "FORD", "CHEVROLET", "NISSAN", "HYUNDAI", "JEEP", "KIA",
@@ -58,6 +62,8 @@ class Fleet:
     favourites : numpy.ndarray, shape (n, 4)
     habit_s : numpy.ndarray
         Habitual departure, seconds after local midnight.
+    office_days : numpy.ndarray
+        Expected weekdays a commuter drives to work (hybrid workers fewer).
     driver_factor : numpy.ndarray
         Multiplies free-flow travel time (>= 0.92: nobody drives far above the limit).
     plate, state, make, color : numpy.ndarray of str
@@ -91,7 +97,7 @@ class Fleet:
         })
 
 
-def build_fleet(n_regular, anchor_pop, anchor_job, passages, travel_s, dist_m, *, n_convoys,
+def build_fleet(n_regular, anchor_pop, anchor_job, routes, *, n_convoys,
                 n_clones, n_stolen, offender_homes, commuter_share, home_state, rng):
     """Draw the fleet.
 
@@ -101,10 +107,8 @@ def build_fleet(n_regular, anchor_pop, anchor_job, passages, travel_s, dist_m, *
         Commuters and other drivers (special vehicles come on top).
     anchor_pop, anchor_job : numpy.ndarray
         Residential and activity weight of each anchor.
-    passages : numpy.ndarray, shape (K, K)
-        Camera passages on the fastest path between anchors.
-    travel_s, dist_m : numpy.ndarray, shape (K, K)
-        Free-flow seconds and straight-line metres between anchors.
+    routes : CameraRoutes
+        Fastest paths between the anchors and the cameras they pass.
     n_convoys, n_clones, n_stolen : int
     offender_homes : numpy.ndarray of int
         One anchor per offender vehicle (chosen so its path passes cameras near the scene).
@@ -117,6 +121,7 @@ def build_fleet(n_regular, anchor_pop, anchor_job, passages, travel_s, dist_m, *
     Fleet
     """
     k = len(anchor_pop)
+    passages = routes.passages_per_pair()
     pop_w, job_w = _weights(anchor_pop), _weights(anchor_job)
     sizes = rng.integers(2, 5, n_convoys)
     n_convoy_veh = int(sizes.sum())
@@ -142,33 +147,39 @@ def build_fleet(n_regular, anchor_pop, anchor_job, passages, travel_s, dist_m, *
     home[pos:] = offender_homes
     work = np.where(kind == "commuter", rng.choice(k, n, p=job_w), -1)
     favourites = rng.choice(k, (n, 4), p=job_w)
-    habit = rng.normal(7.6 * 3600, 50 * 60, n).clip(5 * 3600, 10.5 * 3600)
-    habit = np.where(kind == "commuter", habit, rng.uniform(8 * 3600, 13 * 3600, n))
+    # day shifts leave around 7:30, one commuter in eight works nights (leaves around 21:30);
+    # most others start their day mid-morning, some in the evening
+    night = rng.random(n) < 0.12
+    habit = np.where(night, within(rng.normal(21.5 * 3600, 40 * 60, n), 19.5 * 3600, 23.5 * 3600, rng),
+                     within(rng.normal(7.6 * 3600, 65 * 60, n), 5 * 3600, 10.5 * 3600, rng))
+    late = rng.random(n) < 0.15
+    habit = np.where(kind == "commuter", habit,
+                     np.where(late, rng.uniform(16 * 3600, 20 * 3600, n), rng.uniform(8 * 3600, 13 * 3600, n)))
+    # hybrid work: four commuters in ten go in three days a week (on random days)
+    office_days = np.where(rng.random(n) < 0.4, 2.75, 4.75)
     driver_factor = np.exp(rng.normal(0.06, 0.07, n)).clip(0.92, 1.4)
 
     # convoy leaders live where a target with >= 4 cameras each way is reachable
     two_way = np.minimum(passages, passages.T)
-    good_home = np.flatnonzero((two_way >= 4).sum(axis=1) > 0)
-    if len(good_home) == 0:
-        good_home = np.flatnonzero((two_way >= 3).sum(axis=1) > 0)
+    need = min(4, int(two_way.max()))
+    good_home = np.flatnonzero((two_way >= need).sum(axis=1) > 0)
     home[leader] = rng.choice(good_home, int(leader.sum()))
 
-    # originals of cloned plates: commuters whose commute passes >= 2 cameras; the clone
-    # commutes at the same hour >= 3 km away, so both show up at far cameras within minutes
+    # originals of cloned plates: commuters passing a camera each way; the clone commutes
+    # between anchors whose first camera is >= 3.5 km from the original's (see sync_clones)
     clone_of = np.full(n, -1, dtype=np.int64)
     commuters = np.flatnonzero(kind == "commuter")
-    both = (passages >= 2) & (passages.T >= 2)
+    ptr = routes.pair_ptr
+    first_cam = routes.passage_camera[np.minimum(ptr[:-1], len(routes.passage_camera) - 1)]
+    cam_xy = np.column_stack([routes.camera_x, routes.camera_y])[first_cam].reshape(k, k, 2)
+    pairs = np.argwhere((passages >= 1) & (passages.T >= 1))
     originals = rng.choice(commuters, min(n_clones, len(commuters)), replace=False)
     for c, o in zip(clone_idx, originals):  # a few clones
-        pairs = np.argwhere(both)
-        pick = pairs[rng.integers(len(pairs))]
-        home[o], work[o] = pick
-        far = both & (dist_m[home[o]][:, None] > 3000) & (dist_m[work[o]][None, :] > 3000)
-        cand = np.argwhere(far)
-        if len(cand) == 0:
-            cand = pairs
-        home[c], work[c] = cand[rng.integers(len(cand))]
-        habit[c] = habit[o] + rng.uniform(-4, 4) * 60
+        home[o], work[o] = pairs[rng.integers(len(pairs))]
+        apart = np.hypot(*(cam_xy[pairs[:, 0], pairs[:, 1]] - cam_xy[home[o], work[o]]).T)
+        far = np.flatnonzero(apart >= 3500)
+        home[c], work[c] = pairs[rng.choice(far) if len(far) else np.argmax(apart)]
+        habit[c] = habit[o]
         clone_of[c] = o
 
     states_list, shares = state_mix(home_state)
@@ -182,5 +193,31 @@ def build_fleet(n_regular, anchor_pop, anchor_job, passages, travel_s, dist_m, *
 
     vehicle_id = np.char.add("V", np.char.zfill(np.arange(n).astype(str), 6)).astype(object)
     return Fleet(kind=kind, home=home, work=work, favourites=favourites, habit_s=habit,
+                 office_days=office_days,
                  driver_factor=driver_factor, plate=plate, state=state, make=make, color=color,
                  convoy=convoy, convoy_leader=leader, clone_of=clone_of, vehicle_id=vehicle_id)
+
+
+def sync_clones(legs, fleet, routes, clock, rng):
+    """Time each clone's commute so it passes its first camera when the original passes its own.
+
+    Changes ``legs.depart_s`` in place, on the days both commute.
+    """
+    clones = np.flatnonzero(fleet.clone_of >= 0)
+    if len(clones) == 0:
+        return
+    vehicle = legs.vehicle
+    mine = np.isin(vehicle, np.concatenate([clones, fleet.clone_of[clones]]))
+    commute = np.flatnonzero(mine & (legs.origin == fleet.home[vehicle]) & (legs.dest == fleet.work[vehicle]))
+    day = clock.local(legs.depart_s[commute])[0]
+    k = routes.n_anchors
+    first_off = routes.passage_offset_s[np.minimum(routes.pair_ptr[:-1], len(routes.passage_offset_s) - 1)]
+    for c in clones:  # a few clones
+        o = fleet.clone_of[c]
+        la, lb = commute[vehicle[commute] == o], commute[vehicle[commute] == c]
+        da, db = day[vehicle[commute] == o], day[vehicle[commute] == c]
+        both, ia, ib = np.intersect1d(da, db, return_indices=True)
+        a, b = la[ia], lb[ib]
+        seen_a = legs.depart_s[a] + first_off[fleet.home[o] * k + fleet.work[o]] * legs.factor[a]
+        lead_b = first_off[fleet.home[c] * k + fleet.work[c]] * legs.factor[b]
+        legs.depart_s[b] = seen_a - lead_b + rng.uniform(-20, 20, len(b))

@@ -2,9 +2,10 @@
 
 A *leg* is one drive from an anchor to another. Legs become *trips* (the unit
 the trajectory engine reconstructs) as follows: a vehicle stops at least 45
-minutes between trips (work, shops, home, a meeting), so every leg is its own
+minutes between trips (50 planned, less what traffic delays cost it) (work, shops, home, a meeting), so every leg is its own
 trip, except the offender's drive to a crime scene and away from it, which is
-one trip with a stop of a few minutes at the scene.
+one trip with a stop of a few minutes at the scene, and a leg sent along
+another route via a third anchor (:func:`vary_routes`), which is one trip of two legs.
 
 Times are seconds after the period start (local midnight of the first day, in
 UTC). Travel time is free-flow time times a *factor* >= 0.92: the driver's own
@@ -19,6 +20,15 @@ import numpy as np
 HOUR = 3600.0
 MINUTE = 60.0
 MIN_FACTOR = 0.92
+
+
+def within(values, low, high, rng):
+    """``values`` with those outside [low, high] redrawn uniformly inside.
+
+    Clipping would pile vehicles up at the bounds, all leaving at the same second.
+    """
+    out = (values < low) | (values > high)
+    return np.where(out, rng.uniform(low, high, np.shape(values)), values)
 
 
 class Legs:
@@ -98,25 +108,30 @@ def regular_legs(fleet, veh, day, clock: Clock, travel_s, rng) -> Legs:
     """
     m = len(veh)
     start = clock.day_start_s[day]
-    commute = (fleet.kind[veh] == "commuter") & (clock.weekday[day] < 5) & (rng.random(m) > 0.06)
+    commuter = np.isin(fleet.kind[veh], ("commuter", "cloned"))
+    commute = commuter & (clock.weekday[day] < 5) & (rng.random(m) < fleet.office_days[veh] / 5)
     n_tours = np.where(commute, 1 + rng.choice(3, m, p=[0.6, 0.3, 0.1]),
                        rng.choice(4, m, p=[0.12, 0.42, 0.30, 0.16]))
-    first = np.where(commute, fleet.habit_s[veh] + rng.normal(0, 10 * MINUTE, m),
+    first = np.where(commute, fleet.habit_s[veh] + rng.normal(0, 25 * MINUTE, m),
                      fleet.habit_s[veh] + rng.normal(0, 90 * MINUTE, m))
-    free_at = start + first.clip(5 * HOUR, 20 * HOUR)
+    # night-shift workers sleep in on days off
+    first = np.where(commuter & ~commute & (fleet.habit_s[veh] >= 19 * HOUR),
+                     rng.uniform(13 * HOUR, 19 * HOUR, m), first)
+    free_at = start + np.where(commute, within(first, 5 * HOUR, 23.8 * HOUR, rng),
+                               within(first, 5 * HOUR, 20 * HOUR, rng))
     home = fleet.home[veh]
     parts = []
     for k in range(3):  # at most three tours a day
         active = n_tours > k
-        dep = free_at if k == 0 else free_at + 45 * MINUTE + rng.exponential(75 * MINUTE, m)
+        dep = free_at if k == 0 else free_at + 50 * MINUTE + rng.exponential(75 * MINUTE, m)
         to_work = commute & (k == 0)
         j = rng.choice(4, m, p=[0.4, 0.3, 0.2, 0.1])
         fav = fleet.favourites[veh, j]
         fav = np.where(fav == home, fleet.favourites[veh, (j + 1) % 4], fav)
         dest = np.where(to_work, fleet.work[veh], fav)
-        active &= (dest != home) & (dep - start < 21.5 * HOUR)
+        active &= (dest != home) & ((dep - start < 21.5 * HOUR) | to_work)
         dwell = np.where(to_work, rng.normal(8.5 * HOUR, 40 * MINUTE, m).clip(5 * HOUR, 10.5 * HOUR),
-                         (45 * MINUTE + rng.exponential(45 * MINUTE, m)).clip(max=3 * HOUR))
+                         (50 * MINUTE + rng.exponential(45 * MINUTE, m)).clip(max=3 * HOUR))
         f_out = clock.factor(fleet.driver_factor[veh], dep, rng)
         arrive = dep + travel_s[home, dest] * f_out
         back = arrive + dwell
@@ -136,7 +151,7 @@ def regular_legs(fleet, veh, day, clock: Clock, travel_s, rng) -> Legs:
 def convoy_legs(fleet, clock: Clock, passages, travel_s, rng):
     """Convoy outings: members meet at the leader's home and drive out and back together.
 
-    Each convoy goes out on three to five days. Members leave the meeting point
+    Each convoy goes out on four to six days. Members leave the meeting point
     6-16 s apart and keep the convoy's pace, so they pass every camera of the
     outing within a minute of each other; the leader's home is chosen (in
     :func:`build_fleet`) so that the outing passes at least three cameras each way.
@@ -156,12 +171,10 @@ def convoy_legs(fleet, clock: Clock, passages, travel_s, rng):
         members = np.concatenate([members[fleet.convoy_leader[members]],
                                   members[~fleet.convoy_leader[members]]])
         meet = fleet.home[members[0]]
-        targets = np.flatnonzero(two_way[meet] >= 4)
-        if len(targets) == 0:
-            targets = np.flatnonzero(two_way[meet] >= 3)
-        if len(targets) == 0:
+        if two_way[meet].max() == 0:
             continue
-        n_out = min(clock.days, int(rng.integers(3, 6)))
+        targets = np.flatnonzero(two_way[meet] >= min(4, two_way[meet].max()))
+        n_out = min(clock.days, int(rng.integers(4, 7)))
         for d in np.sort(rng.choice(clock.days, n_out, replace=False)):  # a few outings
             busy[members, d] = True
             target = rng.choice(targets)
@@ -169,19 +182,19 @@ def convoy_legs(fleet, clock: Clock, passages, travel_s, rng):
             pace = fleet.driver_factor[members].max()
             out = clock.day_start_s[d] + rng.uniform(10 * HOUR, 19.5 * HOUR)
             f_out = clock.factor(pace, np.array([out]), rng)[0]
-            back = out + travel_s[meet, target] * f_out + rng.uniform(50, 110) * MINUTE
+            back = out + travel_s[meet, target] * f_out + rng.uniform(60, 120) * MINUTE
             f_back = clock.factor(pace, np.array([back]), rng)[0]
             home_again = back + travel_s[target, meet] * f_back
             for i, v in enumerate(members):  # over members
                 own = fleet.home[v]
                 f_own = fleet.driver_factor[v]
                 if own != meet:
-                    rows.append((v, own, meet, out - rng.uniform(45, 80) * MINUTE
+                    rows.append((v, own, meet, out - rng.uniform(60, 90) * MINUTE
                                  - travel_s[own, meet] * f_own, f_own, -1))
                 rows.append((v, meet, target, out + gap[i], f_out, joint))
                 rows.append((v, target, meet, back + gap[i], f_back, joint + 1))
                 if own != meet:
-                    rows.append((v, meet, own, home_again + rng.uniform(45, 80) * MINUTE, f_own, -1))
+                    rows.append((v, meet, own, home_again + rng.uniform(60, 90) * MINUTE, f_own, -1))
             joint += 2
     if not rows:
         return Legs(vehicle=np.zeros(0, np.int64), origin=np.zeros(0, np.int64),
@@ -232,3 +245,64 @@ def offender_legs(fleet, vehicles, scene, exit_, occurred_s, clock: Clock, trave
     for shift in (-1, 0, 1):
         busy[vehicles, np.clip(day + shift, 0, clock.days - 1)] = True
     return legs, busy
+
+
+def vary_routes(legs: Legs, travel_s, rng, *, share=0.5, max_detour=1.25, tries=8, keep=None) -> Legs:
+    """Send a ``share`` of legs along another route: via an anchor that costs <= 25 % extra time.
+
+    Drivers do not take the same road every day; without this, two commuters
+    with similar routes and hours would meet at the same cameras day after day.
+    A varied leg becomes two legs (origin -> via, via -> destination) of one
+    trip. Legs where ``keep`` is True are left alone.
+    """
+    n, k = len(legs), travel_s.shape[0]
+    via = rng.integers(0, k, (n, tries))
+    o, d = legs.origin[:, None], legs.dest[:, None]
+    ratio = (travel_s[o, via] + travel_s[via, d]) / np.maximum(travel_s[legs.origin, legs.dest], 1.0)[:, None]
+    ok = (ratio <= max_detour) & (via != o) & (via != d)
+    vary = ok.any(axis=1) & (rng.random(n) < share)
+    if keep is not None:
+        vary &= ~keep
+    idx = np.flatnonzero(vary)
+    w = via[idx, ok[idx].argmax(axis=1)]
+    second = Legs(vehicle=legs.vehicle[idx], origin=w, dest=legs.dest[idx],
+                  depart_s=legs.depart_s[idx] + travel_s[legs.origin[idx], w] * legs.factor[idx],
+                  factor=legs.factor[idx], joins_previous=np.ones(len(idx), bool), group=legs.group[idx])
+    dest = legs.dest.copy()
+    dest[idx] = w
+    first = Legs(vehicle=legs.vehicle, origin=legs.origin, dest=dest, depart_s=legs.depart_s,
+                 factor=legs.factor, joins_previous=legs.joins_previous, group=legs.group)
+    return Legs.concat([first, second])
+
+
+def drop_overlaps(legs: Legs, travel_s, protected, min_stop_s=45 * MINUTE) -> Legs:
+    """Drop ordinary legs that would leave before the vehicle is back from its previous trip.
+
+    Plans are drawn day by day and some legs take detours, so a night shift or
+    a late errand can run into the next plan; such (rare) legs are dropped, with
+    their continuation, so that trips never overlap and the stop between two
+    trips lasts at least ``min_stop_s`` even if traffic makes the first trip
+    take 1.5 times its planned time. Legs where ``protected`` is True (convoy
+    outings, offender drives) are always kept.
+    """
+    keep = np.ones(len(legs), dtype=bool)
+    order = np.lexsort((legs.depart_s, legs.vehicle))
+    arrive = legs.depart_s + travel_s[legs.origin, legs.dest] * legs.factor
+    for _ in range(6):  # each pass removes the first of a run of clashes
+        idx = order[keep[order]]
+        joins = legs.joins_previous[idx]
+        start_pos = np.maximum.accumulate(np.where(joins, 0, np.arange(len(idx))))
+        trip_time = arrive[idx] - legs.depart_s[idx[start_pos]]
+        same = legs.vehicle[idx[1:]] == legs.vehicle[idx[:-1]]
+        gap = legs.depart_s[idx[1:]] - arrive[idx[:-1]]
+        need = np.where(joins[1:], -60.0, min_stop_s + 0.5 * trip_time[:-1])
+        bad = same & (gap < need)
+        clash = np.zeros(len(idx), dtype=bool)
+        clash[1:] = bad & ~protected[idx[1:]]
+        # a protected leg clashing with an ordinary one before it: drop the ordinary one
+        clash[:-1] |= bad & protected[idx[1:]] & ~protected[idx[:-1]] & ~joins[:-1]
+        clash[1:] |= clash[:-1] & joins[1:] & ~protected[idx[1:]]  # and its continuation
+        if not clash.any():
+            break
+        keep[idx[clash]] = False
+    return Legs(**{f: getattr(legs, f)[keep] for f in Legs.FIELDS})

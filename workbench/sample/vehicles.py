@@ -40,14 +40,15 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import WorkbenchError
-from workbench.sample.fleet import build_fleet
-from workbench.sample.itineraries import Clock, Legs, convoy_legs, offender_legs, regular_legs
+from workbench.sample.fleet import build_fleet, sync_clones
+from workbench.sample.itineraries import (Clock, Legs, convoy_legs, drop_overlaps, offender_legs,
+                                          regular_legs, vary_routes)
 from workbench.sample.routing import CameraRoutes
 from workbench.sample import alpr_tables
 
-#: Offences (matched as words in ``incidents.offense``) for which an offender vehicle may be planted.
-VEHICLE_OFFENSES = ("robbery", "burglary", "shooting", "assault", "homicide", "vehicle theft",
-                    "motor vehicle", "carjacking", "auto theft")
+#: Offences (matched in ``incidents.offense``, lower case, "_" as " ") that may get an offender vehicle.
+VEHICLE_OFFENSES = ("robbery", "burglary", "aggravated assault", "shooting", "homicide",
+                    "motor vehicle theft", "auto theft", "carjacking", "theft from vehicle")
 
 
 @dataclass(frozen=True)
@@ -80,16 +81,16 @@ class AlprRates:
         Hotlist plates never seen in the city, per stolen car.
     """
 
-    reads_per_day: float = 30_000.0
+    reads_per_day: float = 25_000.0
     miss_rate: float = 0.07
     duplicate_rate: float = 0.03
     misread_rate: float = 0.02
     commuter_share: float = 0.62
-    convoys_per_1000: float = 0.6
+    convoys_per_1000: float = 2.5
     clones_per_1000: float = 0.25
     stolen_per_1000: float = 0.5
-    offender_share: float = 0.4
-    near_scene_m: float = 1200.0
+    offender_share: float = 0.5
+    near_scene_m: float = 1500.0
     n_anchors: int = 500
     home_state: str = "OH"
     tz: str = "America/New_York"
@@ -118,7 +119,7 @@ def _clock(start, days: int, tz: str):
     midnights = pd.date_range(local, periods=days + 1, freq="D")
     t0 = midnights[0].tz_convert("UTC")
     day_start = (midnights.tz_convert("UTC") - t0).total_seconds().to_numpy()
-    return t0, Clock(day_start[:-1], midnights[:-1].weekday), day_start[-1]
+    return t0, Clock(day_start[:-1], midnights[:-1].day_of_week), day_start[-1]
 
 
 def _anchor_nodes(city, k, rng):
@@ -137,7 +138,7 @@ def _anchor_nodes(city, k, rng):
 def _eligible_incidents(incidents, t0, t_end, share, rng):
     if incidents is None or len(incidents) == 0:
         return incidents.iloc[:0] if incidents is not None else None
-    offense = incidents["offense"].astype(str).str.lower()
+    offense = incidents["offense"].astype(str).str.lower().str.replace(r"[_-]", " ", regex=True)
     pattern = "|".join(VEHICLE_OFFENSES)
     when = pd.to_datetime(incidents["occurred_at"], utc=True)
     ok = (offense.str.contains(pattern, regex=True) & incidents["lon"].notna() & incidents["lat"].notna()
@@ -253,10 +254,8 @@ def simulate_alpr(city, cameras, incidents, *, start, days, seed, n_vehicles=Non
         n_vehicles = _fleet_size(rates, scale, anchor_pop, anchor_job, passages)
     n_vehicles = int(n_vehicles)
     per_k = n_vehicles / 1000
-    xy = city.nodes.set_index("node_id").loc[anchors, ["x", "y"]].to_numpy(float)
-    dist_m = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
     fleet = build_fleet(
-        n_vehicles, anchor_pop, anchor_job, passages, routes.travel_s, dist_m,
+        n_vehicles, anchor_pop, anchor_job, routes,
         n_convoys=max(3, round(rates.convoys_per_1000 * per_k)),
         n_clones=max(2, round(rates.clones_per_1000 * per_k)),
         n_stolen=max(3, round(rates.stolen_per_1000 * per_k)),
@@ -273,7 +272,12 @@ def simulate_alpr(city, cameras, incidents, *, start, days, seed, n_vehicles=Non
                                        off_exit, occurred_s, clock, routes.travel_s, rng_plan)
     free_veh, free_day = np.nonzero(~(busy_convoy | busy_off))
     regular = regular_legs(fleet, free_veh, free_day, clock, routes.travel_s, rng_plan)
+    sync_clones(regular, fleet, routes, clock, rng_plan)
     legs = Legs.concat([regular, convoy, offender])
+    cloned = np.concatenate([np.flatnonzero(fleet.clone_of >= 0), fleet.clone_of[fleet.clone_of >= 0]])
+    legs = vary_routes(legs, routes.travel_s, rng_plan,
+                       keep=(legs.group >= 0) | np.isin(legs.vehicle, cloned))
+    legs = drop_overlaps(legs, routes.travel_s, protected=legs.group >= 0)
 
     incidents_linked = chosen.iloc[linked] if len(linked) else None
     return alpr_tables.assemble(legs, fleet, routes, t0, rates, incidents_linked, off_vehicles,
