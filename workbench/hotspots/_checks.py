@@ -19,6 +19,7 @@ Rows without a usable location (NaN, or exactly 0, 0 in lon/lat, the
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 
@@ -45,8 +46,9 @@ class Points:
     weights : numpy.ndarray or None
     times : numpy.ndarray or None
         ``datetime64[ns]`` in UTC when a time column was asked for.
-    rows : numpy.ndarray
-        Positions (0-based) of the kept points in the input.
+    kept_rows : numpy.ndarray or None
+        Positions (0-based) of the kept points in the input; None when every
+        row was kept (see :attr:`rows`).
     n_input, n_missing : int
         Rows given, and rows dropped for lacking a location.
     """
@@ -56,9 +58,14 @@ class Points:
     crs: str
     weights: np.ndarray | None
     times: np.ndarray | None
-    rows: np.ndarray
+    kept_rows: np.ndarray | None
     n_input: int
     n_missing: int
+
+    @property
+    def rows(self) -> np.ndarray:
+        """Positions (0-based) of the kept points in the input."""
+        return np.arange(self.n_input) if self.kept_rows is None else self.kept_rows
 
     def subset(self, keep: np.ndarray) -> "Points":
         """The points where ``keep`` (a boolean mask over the kept points) is true."""
@@ -71,20 +78,31 @@ class Points:
 
 
 def _is_geographic(crs) -> bool:
-    from pyproj import CRS
-
-    try:
-        return CRS.from_user_input(crs).is_geographic
-    except Exception as exc:  # pyproj raises its own CRSError
-        raise HotspotInputError(f"crs={crs!r} is not a coordinate reference system pyproj knows") from exc
+    return _crs_facts(crs)[0]
 
 
 def _crs_string(crs) -> str:
+    return _crs_facts(crs)[1]
+
+
+def _crs_facts(crs):
+    """(is geographic, "EPSG:n" or WKT) of a CRS, parsed once per distinct CRS."""
+    key = crs if isinstance(crs, str) else getattr(crs, "to_wkt", lambda: None)()
+    if key is None:
+        raise HotspotInputError(f"crs={crs!r} is not a coordinate reference system pyproj knows")
+    return _parse_crs(key)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_crs(key):
     from pyproj import CRS
 
-    c = CRS.from_user_input(crs)
+    try:
+        c = CRS.from_user_input(key)
+    except Exception as exc:  # pyproj raises its own CRSError
+        raise HotspotInputError(f"crs={key!r} is not a coordinate reference system pyproj knows") from exc
     epsg = c.to_epsg()
-    return f"EPSG:{epsg}" if epsg else c.to_wkt()
+    return c.is_geographic, f"EPSG:{epsg}" if epsg else c.to_wkt()
 
 
 def _times_of(frame, time):
@@ -119,24 +137,33 @@ def _weights_of(frame, weights, n):
     return w
 
 
-def _check_degrees(lon, lat, ok):
-    lo, la = lon[ok], lat[ok]
-    bad = (np.abs(lo) > 180) | (np.abs(la) > 90)
-    if bad.any():
+def _within(v, limit):
+    return v.size > 0 and v.min() >= -limit and v.max() <= limit
+
+
+def _check_degrees(lon, lat):
+    if not (_within(lon, 180) and _within(lat, 90)):
+        bad = (np.abs(lon) > 180) | (np.abs(lat) > 90)
         i = int(np.flatnonzero(bad)[0])
         raise HotspotInputError(
-            f"lon/lat hold values that are not degrees (e.g. lon={lo[i]:.6g}, lat={la[i]:.6g}); "
+            f"lon/lat hold values that are not degrees (e.g. lon={lon[i]:.6g}, lat={lat[i]:.6g}); "
             "if these are projected metres, pass them as x/y columns with crs="
         )
 
 
-def _check_metres(x, y, ok, crs):
-    xs, ys = x[ok], y[ok]
-    if xs.size > 1 and (np.abs(xs) <= 180).all() and (np.abs(ys) <= 90).all():
+def _check_metres(xs, ys, crs):
+    if xs.size > 1 and _within(xs, 180) and _within(ys, 90):
         raise HotspotInputError(
             f"x/y look like lon/lat degrees (all within +-180, +-90) but crs={crs!r} is projected "
             "in metres; pass lon/lat columns (or crs='EPSG:4326') to have them projected"
         )
+
+
+def _column(frame, name):
+    column = frame[name]
+    if pd.api.types.is_float_dtype(column.dtype) and not isinstance(column.dtype, pd.ArrowDtype):
+        return np.asarray(column.to_numpy(), dtype=float)  # no copy for float64
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
 def as_points(points, crs=None, *, weights=None, time=None) -> Points:
@@ -195,12 +222,10 @@ def as_points(points, crs=None, *, weights=None, time=None) -> Points:
         elif {"x", "y"} <= set(points.columns):
             if crs is None:
                 raise HotspotInputError("points have x/y columns: give their projected crs= (e.g. 'EPSG:32616')")
-            a = pd.to_numeric(points["x"], errors="coerce").to_numpy(dtype=float)
-            b = pd.to_numeric(points["y"], errors="coerce").to_numpy(dtype=float)
+            a, b = _column(points, "x"), _column(points, "y")
             source = crs
         elif {"lon", "lat"} <= set(points.columns):
-            a = pd.to_numeric(points["lon"], errors="coerce").to_numpy(dtype=float)
-            b = pd.to_numeric(points["lat"], errors="coerce").to_numpy(dtype=float)
+            a, b = _column(points, "lon"), _column(points, "lat")
             source = "EPSG:4326"
         else:
             raise HotspotInputError(
@@ -216,35 +241,40 @@ def as_points(points, crs=None, *, weights=None, time=None) -> Points:
     if n == 0:
         raise HotspotInputError("no points: the input is empty")
     ok = np.isfinite(a) & np.isfinite(b)
-    if _is_geographic(source):
+    geographic = _is_geographic(source)
+    if geographic:
         ok &= ~((a == 0) & (b == 0))  # null island: a failed geocode, not a place
+    every = bool(ok.all())
+    if not every:  # only copy when rows must go
         if not ok.any():
-            raise HotspotInputError(f"none of the {n} points has a usable location (all missing or at 0, 0)")
-        _check_degrees(a, b, ok)
+            where = " or at 0, 0" if geographic else ""
+            raise HotspotInputError(f"none of the {n} points has a usable location (all missing{where})")
+        a, b = a[ok], b[ok]
+    if geographic:
+        _check_degrees(a, b)
         target = None if crs is None or _is_geographic(crs) else crs
-        x = np.full(n, np.nan)
-        y = np.full(n, np.nan)
-        x[ok], y[ok], out_crs = project(a[ok], b[ok], target, source=_crs_string(source))
+        x, y, out_crs = project(a, b, target, source=_crs_string(source))
     else:
-        if not ok.any():
-            raise HotspotInputError(f"none of the {n} points has a usable location (all missing)")
-        _check_metres(a, b, ok, _crs_string(source))
-        x, y, out_crs = a, b, _crs_string(source)
+        out_crs = _crs_string(source)
+        _check_metres(a, b, out_crs)
+        x, y = a, b
         if crs is not None and not _is_geographic(crs) and _crs_string(crs) != out_crs:
             from pyproj import Transformer
 
             t = Transformer.from_crs(source, crs, always_xy=True)
             x, y = (np.asarray(v, dtype=float) for v in t.transform(a, b))
             out_crs = _crs_string(crs)
-    w = _weights_of(frame, weights, n)
-    t = _times_of(frame, time) if frame is not None else None
     if time is not None and frame is None:
         raise HotspotInputError("a time column needs the points as a DataFrame")
-    rows = np.flatnonzero(ok)
+    w = _weights_of(frame, weights, n)
+    t = _times_of(frame, time) if frame is not None else None
+    kept = None if every else np.flatnonzero(ok)
+    if not every:
+        w = None if w is None else w[ok]
+        t = None if t is None else t[ok]
     return Points(
-        x=np.ascontiguousarray(x[ok]), y=np.ascontiguousarray(y[ok]), crs=_crs_string(out_crs),
-        weights=None if w is None else w[ok], times=None if t is None else t[ok],
-        rows=rows, n_input=n, n_missing=int(n - rows.size),
+        x=np.ascontiguousarray(x), y=np.ascontiguousarray(y), crs=_crs_string(out_crs), weights=w, times=t,
+        kept_rows=kept, n_input=n, n_missing=0 if every else int(n - kept.size),
     )
 
 

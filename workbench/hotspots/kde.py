@@ -55,7 +55,9 @@ def nrd_bandwidth(x, y):
 def kernel_weights(kernel, bandwidth, cell_size):
     """The kernel sampled at cell-centre offsets, normalised to sum to 1.
 
-    ``gaussian``: ``bandwidth`` is the standard deviation, truncated at 4 sd.
+    ``gaussian``: ``bandwidth`` is the standard deviation, truncated at 4 sd
+    along each axis (a square window, so the kernel is the outer product of
+    two 1-D kernels).
     ``quartic`` (biweight, as in ArcGIS and CrimeStat): ``bandwidth`` is the
     search radius; ``K(d) ∝ (1 - d²/r²)²`` for ``d < r``. A quartic of radius r
     has the per-axis standard deviation of a Gaussian of ``r / sqrt(8)``.
@@ -67,8 +69,8 @@ def kernel_weights(kernel, bandwidth, cell_size):
     off = np.arange(-half, half + 1) * cell_size
     d2 = off[:, None] ** 2 + off[None, :] ** 2
     if kernel == "gaussian":
-        k = np.exp(-0.5 * d2 / bandwidth**2)
-        k[d2 > reach**2] = 0.0
+        g = np.exp(-0.5 * off**2 / bandwidth**2)
+        k = np.outer(g, g)
     else:
         k = np.clip(1.0 - d2 / bandwidth**2, 0.0, None) ** 2
     total = k.sum()
@@ -79,13 +81,28 @@ def kernel_weights(kernel, bandwidth, cell_size):
     return k / total
 
 
-def fft_convolve_same(a, k, workers=None):
-    """Convolve ``a`` with the odd-sized, centred kernel ``k``; output has ``a``'s shape."""
+def _is_outer(k):
+    """The 1-D factor g with k == outer(g, g) / sum, if there is one (Gaussian), else None."""
+    mid = k.shape[0] // 2
+    g = k[mid] / np.sqrt(k[mid, mid])
+    return g if np.allclose(np.outer(g, g), k, rtol=1e-12, atol=1e-15) else None
+
+
+def fft_convolve_same(a, k, workers=-1):
+    """Convolve ``a`` with the odd-sized, centred kernel ``k``; output has ``a``'s shape.
+
+    A separable kernel (an outer product, as the Gaussian is) has its
+    transform built from two 1-D transforms, saving a third 2-D FFT.
+    """
     if k.shape == (1, 1):
         return a * k[0, 0]
     shape = [sfft.next_fast_len(a.shape[i] + k.shape[i] - 1, real=True) for i in (0, 1)]
     fa = sfft.rfft2(a, shape, workers=workers)
-    fa *= sfft.rfft2(k, shape, workers=workers)
+    g = _is_outer(k) if k.shape[0] == k.shape[1] else None
+    if g is not None:
+        fa *= sfft.fft(g, shape[0])[:, None] * sfft.rfft(g, shape[1])[None, :]
+    else:
+        fa *= sfft.rfft2(k, shape, workers=workers)
     full = sfft.irfft2(fa, shape, workers=workers)
     hy, hx = k.shape[0] // 2, k.shape[1] // 2
     return full[hy:hy + a.shape[0], hx:hx + a.shape[1]]
