@@ -1,7 +1,12 @@
 """Canonical tables, validation with quarantine, readers for real formats and the store.
 
-Names are imported lazily so that ``import workbench.data.schema`` stays cheap.
+Names are imported lazily so that ``import workbench.data.schema`` stays cheap —
+except ``validate``: the function shares its name with its module, and Python sets
+the package attribute to the *module* whenever ``workbench.data.validate`` is first
+imported, so the function is bound here eagerly to win that race.
 """
+
+from workbench.data.validate import ValidationResult, validate  # noqa: E402  (see above)
 
 _EXPORTS = {
     "TABLES": "workbench.data.schema",
@@ -9,8 +14,6 @@ _EXPORTS = {
     "Column": "workbench.data.schema",
     "table_spec": "workbench.data.schema",
     "empty_frame": "workbench.data.schema",
-    "ValidationResult": "workbench.data.validate",
-    "validate": "workbench.data.validate",
     "SourceProfile": "workbench.data.profiles",
     "load_profile": "workbench.data.profiles",
     "list_profiles": "workbench.data.profiles",
@@ -18,7 +21,7 @@ _EXPORTS = {
     "Store": "workbench.data.store",
 }
 
-__all__ = list(_EXPORTS)
+__all__ = ["validate", "ValidationResult", *_EXPORTS]
 
 
 def __getattr__(name):
