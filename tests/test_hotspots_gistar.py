@@ -144,3 +144,16 @@ def test_gistar_bad_inputs_give_clear_errors(columbus):
         gistar(_grid(np.full((3, 3), np.nan)))
     with pytest.raises(HotspotInputError, match="alpha"):
         gistar(_grid(np.eye(3)), alpha=5)
+
+
+@pytest.mark.parametrize("points", [
+    pd.DataFrame({"x": [5000.0], "y": [5000.0]}),
+    pd.DataFrame({"x": [5000.0] * 20, "y": [7000.0] * 20}),
+])
+def test_one_point_or_identical_points_give_the_documented_flat_result(points):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.warns(HotspotWarning, match="zero variance"):
+            res = gistar(points, cell_size=100, crs="EPSG:32616")
+    assert res.attrs["zero_variance"] and (res["bin"].values == 0).all()
+    assert res.attrs["n_points"] == len(points)

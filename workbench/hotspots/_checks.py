@@ -137,12 +137,48 @@ def _weights_of(frame, weights, n):
     return w
 
 
-def _within(v, limit):
-    return v.size > 0 and v.min() >= -limit and v.max() <= limit
+def _all_usable(a, b, geographic):
+    """Whether every row has finite coordinates (and, for lon/lat, is not 0, 0), and the extent.
+
+    One pass with numba. Returns (usable, (amin, amax, bmin, bmax)); the
+    extent is None unless every row is usable.
+    """
+    if njit is None or a.dtype != np.float64 or b.dtype != np.float64:
+        ok = bool(np.isfinite(a).all() and np.isfinite(b).all())
+        ok = ok and not (geographic and bool(((a == 0) & (b == 0)).any()))
+        return ok, ((a.min(), a.max(), b.min(), b.max()) if ok else None)
+    ok, amin, amax, bmin, bmax = _scan_usable(a, b, geographic)
+    return bool(ok), ((amin, amax, bmin, bmax) if ok else None)
 
 
-def _check_degrees(lon, lat):
-    if not (_within(lon, 180) and _within(lat, 90)):
+try:
+    from numba import njit
+except ImportError:  # pragma: no cover
+    njit = None
+
+if njit is not None:
+    @njit(cache=True, nogil=True)
+    def _scan_usable(a, b, geographic):  # pragma: no cover - compiled
+        amin, amax, bmin, bmax = np.inf, -np.inf, np.inf, -np.inf
+        for i in range(a.shape[0]):
+            u, v = a[i], b[i]
+            if not (np.isfinite(u) and np.isfinite(v)) or (geographic and u == 0 and v == 0):
+                return False, amin, amax, bmin, bmax
+            amin, amax = min(amin, u), max(amax, u)
+            bmin, bmax = min(bmin, v), max(bmax, v)
+        return True, amin, amax, bmin, bmax
+
+
+def _extent(a, b):
+    return (a.min(), a.max(), b.min(), b.max()) if a.size else (0.0, 0.0, 0.0, 0.0)
+
+
+def _within(lo, hi, limit):
+    return lo >= -limit and hi <= limit
+
+
+def _check_degrees(lon, lat, extent):
+    if not (_within(extent[0], extent[1], 180) and _within(extent[2], extent[3], 90)):
         bad = (np.abs(lon) > 180) | (np.abs(lat) > 90)
         i = int(np.flatnonzero(bad)[0])
         raise HotspotInputError(
@@ -151,8 +187,8 @@ def _check_degrees(lon, lat):
         )
 
 
-def _check_metres(xs, ys, crs):
-    if xs.size > 1 and _within(xs, 180) and _within(ys, 90):
+def _check_metres(xs, ys, crs, extent):
+    if xs.size > 1 and _within(extent[0], extent[1], 180) and _within(extent[2], extent[3], 90):
         raise HotspotInputError(
             f"x/y look like lon/lat degrees (all within +-180, +-90) but crs={crs!r} is projected "
             "in metres; pass lon/lat columns (or crs='EPSG:4326') to have them projected"
@@ -240,23 +276,24 @@ def as_points(points, crs=None, *, weights=None, time=None) -> Points:
     n = a.shape[0]
     if n == 0:
         raise HotspotInputError("no points: the input is empty")
-    ok = np.isfinite(a) & np.isfinite(b)
     geographic = _is_geographic(source)
-    if geographic:
-        ok &= ~((a == 0) & (b == 0))  # null island: a failed geocode, not a place
-    every = bool(ok.all())
-    if not every:  # only copy when rows must go
+    every, extent = _all_usable(a, b, geographic)
+    if not every:  # only look row by row, and copy, when rows must go
+        ok = np.isfinite(a) & np.isfinite(b)
+        if geographic:
+            ok &= ~((a == 0) & (b == 0))  # null island: a failed geocode, not a place
         if not ok.any():
             where = " or at 0, 0" if geographic else ""
             raise HotspotInputError(f"none of the {n} points has a usable location (all missing{where})")
         a, b = a[ok], b[ok]
+        extent = _extent(a, b)
     if geographic:
-        _check_degrees(a, b)
+        _check_degrees(a, b, extent)
         target = None if crs is None or _is_geographic(crs) else crs
         x, y, out_crs = project(a, b, target, source=_crs_string(source))
     else:
         out_crs = _crs_string(source)
-        _check_metres(a, b, out_crs)
+        _check_metres(a, b, out_crs, extent)
         x, y = a, b
         if crs is not None and not _is_geographic(crs) and _crs_string(crs) != out_crs:
             from pyproj import Transformer
