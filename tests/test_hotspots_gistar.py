@@ -157,3 +157,11 @@ def test_one_point_or_identical_points_give_the_documented_flat_result(points):
             res = gistar(points, cell_size=100, crs="EPSG:32616")
     assert res.attrs["zero_variance"] and (res["bin"].values == 0).all()
     assert res.attrs["n_points"] == len(points)
+
+
+def test_gistar_on_polygons_with_a_distance_band_equals_esda(columbus):
+    centres = columbus.geometry.centroid
+    coords = np.column_stack([centres.x, centres.y])
+    w = libpysal.weights.DistanceBand(coords, threshold=0.8, binary=True, silence_warnings=True)
+    res = gistar(columbus, value="CRIME", radius_m=0.8)  # Columbus is in unprojected units
+    assert np.max(np.abs(res["z"].values - _esda_z(columbus["CRIME"], w))) <= 1e-9

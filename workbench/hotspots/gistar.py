@@ -130,7 +130,8 @@ def gistar_grid(values: xr.DataArray, neighbours="queen", radius_m=None, alpha=0
     """Gi* on a grid DataArray (dims y, x); see :func:`gistar`."""
     if values.dims != ("y", "x"):
         raise HotspotInputError(f"a grid must have dims ('y', 'x'); got {values.dims}")
-    cell = float(values.attrs.get("cell_size_m", abs(float(values.x[1] - values.x[0])) if values.sizes["x"] > 1 else 0))
+    spacing = abs(float(values.x[1] - values.x[0])) if values.sizes["x"] > 1 else 0.0
+    cell = float(values.attrs.get("cell_size_m", spacing))
     if radius_m is not None and not cell > 0:
         raise HotspotInputError("radius_m needs the grid's cell size (attrs['cell_size_m'])")
     alpha = _check_alpha(alpha)
@@ -201,7 +202,9 @@ def _polygon_weights(polygons, neighbours, radius_m):
 def gistar_polygons(polygons, value, neighbours="queen", radius_m=None, alpha=0.05, fdr=True):
     """Gi* on polygons (districts, beats) with libpysal contiguity or distance weights."""
     if value is None or value not in polygons.columns:
-        raise HotspotInputError(f"for polygons, give value= naming a numeric column; columns are {list(polygons.columns)}")
+        raise HotspotInputError(
+            f"for polygons, give value= naming a numeric column; columns are {list(polygons.columns)}"
+        )
     if len(polygons) < 2:
         raise HotspotInputError("Gi* needs at least 2 polygons")
     x = pd.to_numeric(polygons[value], errors="coerce").to_numpy(dtype=float)
