@@ -305,4 +305,5 @@ def drop_overlaps(legs: Legs, travel_s, protected, min_stop_s=45 * MINUTE) -> Le
         if not clash.any():
             break
         keep[idx[clash]] = False
+        order = order[np.isin(legs.vehicle[order], legs.vehicle[idx[clash]])]  # look again there only
     return Legs(**{f: getattr(legs, f)[keep] for f in Legs.FIELDS})

@@ -271,7 +271,10 @@ def simulate_alpr(city, cameras, incidents, *, start, days, seed, n_vehicles=Non
     offender, busy_off = offender_legs(fleet, off_vehicles, scene_pos[linked] if len(linked) else linked,
                                        off_exit, occurred_s, clock, routes.travel_s, rng_plan)
     free_veh, free_day = np.nonzero(~(busy_convoy | busy_off))
-    regular = regular_legs(fleet, free_veh, free_day, clock, routes.travel_s, rng_plan)
+    chunk = 1_000_000  # vehicle-days planned at a time, to bound the temporaries
+    regular = Legs.concat([regular_legs(fleet, free_veh[i:i + chunk], free_day[i:i + chunk], clock,
+                                        routes.travel_s, rng_plan)
+                           for i in range(0, len(free_veh), chunk)])
     sync_clones(regular, fleet, routes, clock, rng_plan)
     legs = Legs.concat([regular, convoy, offender])
     cloned = np.concatenate([np.flatnonzero(fleet.clone_of >= 0), fleet.clone_of[fleet.clone_of >= 0]])
