@@ -135,3 +135,20 @@ def test_bad_parameters_are_named():
         kde(pts, 100, kernel="epanechnikov")
     with pytest.raises(HotspotInputError, match="too large"):
         grid_counts(pts, 0.001)
+
+
+def test_checks_left_to_the_binning_pass_still_count_and_refuse_the_same_input():
+    # with bounds, x/y input is checked while binning (one pass over the points, not two)
+    bounds = (0, 0, 1000, 1000)
+    pts = pd.DataFrame({"x": [10.0, np.nan, 500.0, 5000.0, 990.0], "y": [10.0, 3.0, np.nan, 500.0, 990.0]})
+    for result in (grid_counts(pts.iloc[[0, 1, 2, 4]], 100, crs="EPSG:32616", bounds=bounds),
+                   kde(pts.iloc[[0, 1, 2, 4]], 100, bandwidth=50, crs="EPSG:32616", bounds=bounds)):
+        assert result.attrs["n_missing"] == 2 and result.attrs["n_outside"] == 0 and result.attrs["n_points"] == 2
+    with pytest.warns(HotspotWarning, match="1 of 3 points lie outside the bounds"):
+        g = grid_counts(pts, 100, crs="EPSG:32616", bounds=bounds)
+    assert float(g.sum()) == 2 and g.attrs["n_outside"] == 1
+    with pytest.raises(HotspotInputError, match="look like lon/lat"):
+        kde(pd.DataFrame({"x": [-87.6, -87.7], "y": [41.8, 41.9]}), 100, bandwidth=50, crs="EPSG:32616",
+            bounds=bounds)
+    with pytest.raises(HotspotInputError, match="usable location"):
+        grid_counts(pd.DataFrame({"x": [np.nan], "y": [np.nan]}), 100, crs="EPSG:32616", bounds=bounds)

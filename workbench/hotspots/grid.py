@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 
 from workbench.errors import HotspotInputError
-from workbench.hotspots._checks import Points, as_points, check_positive, robust_extent, warn
+from workbench.hotspots._checks import Points, as_points, check_positive, finish_scan, robust_extent, warn
 
 try:  # numba ships with datashader; without it the NumPy path gives the same counts, slower
     from numba import njit
@@ -92,7 +92,22 @@ class Grid:
         return self.cell_size**2 / 1e6
 
     def count(self, x, y, weights=None):
-        """Sum of ``weights`` (or 1) per cell, and how many points fell outside."""
+        """Sum of ``weights`` (or 1) per cell, and how many points fell outside (or had no location)."""
+        counts, outside, _, _ = self.count_and_scan(x, y, weights)
+        return counts, outside
+
+    def count_and_scan(self, x, y, weights=None):
+        """As :meth:`count`, also returning the points without finite coordinates and the others' extent.
+
+        Returns
+        -------
+        counts : numpy.ndarray
+        outside : int
+            Points not counted (outside the grid or not finite).
+        nonfinite : int
+        extent : tuple of float
+            (xmin, xmax, ymin, ymax) of the finite points.
+        """
         counts = np.zeros(self.shape, dtype=float)
         inv = 1.0 / self.cell_size
         if njit is not None:
@@ -101,20 +116,25 @@ class Grid:
             if weights is None and x.shape[0] < 2**31:
                 # int32 counts: half the memory of float64, so more of the grid stays in cache
                 hits = np.zeros(self.shape, dtype=np.int32)
-                outside = _bin_numba(x, y, np.ones(1), False, self.x0, self.y0, inv, self.nx, self.ny, hits)
+                scan = _bin_numba(x, y, np.ones(1), False, self.x0, self.y0, inv, self.nx, self.ny, hits)
                 counts[...] = hits
             else:
                 w = np.ascontiguousarray(weights, dtype=float)
-                outside = _bin_numba(x, y, w, True, self.x0, self.y0, inv, self.nx, self.ny, counts)
-            return counts, int(outside)
-        fx = (np.asarray(x) - self.x0) * inv
-        fy = (np.asarray(y) - self.y0) * inv
+                scan = _bin_numba(x, y, w, True, self.x0, self.y0, inv, self.nx, self.ny, counts)
+            outside, nonfinite, *extent = scan
+            return counts, int(outside), int(nonfinite), tuple(extent)
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        finite = np.isfinite(x) & np.isfinite(y)
+        fx = (x - self.x0) * inv
+        fy = (y - self.y0) * inv
         inside = (fx >= 0) & (fx <= self.nx) & (fy >= 0) & (fy <= self.ny)
         ix = np.minimum(fx[inside].astype(np.intp), self.nx - 1)
         iy = np.minimum(fy[inside].astype(np.intp), self.ny - 1)
         w = None if weights is None else np.asarray(weights)[inside]
         counts.ravel()[:] = np.bincount(iy * self.nx + ix, weights=w, minlength=self.nx * self.ny)
-        return counts, int(inside.size - inside.sum())
+        xf, yf = x[finite], y[finite]
+        extent = (xf.min(), xf.max(), yf.min(), yf.max()) if xf.size else (np.inf, -np.inf, np.inf, -np.inf)
+        return counts, int(inside.size - inside.sum()), int((~finite).sum()), extent
 
     def data_array(self, values, name, attrs):
         """Wrap a (ny, nx) array as a DataArray with this grid's coordinates and attrs."""
@@ -127,10 +147,19 @@ if njit is not None:
     @njit(cache=True, nogil=True)
     def _bin_numba(x, y, w, weighted, x0, y0, inv, nx, ny, out):  # pragma: no cover - compiled
         outside = 0
+        nonfinite = 0
+        xmin, xmax, ymin, ymax = np.inf, -np.inf, np.inf, -np.inf
         for i in range(x.shape[0]):
-            fx = (x[i] - x0) * inv
-            fy = (y[i] - y0) * inv
-            if fx >= 0 and fx <= nx and fy >= 0 and fy <= ny:  # NaN fails every comparison
+            u, v = x[i], y[i]
+            if not (np.isfinite(u) and np.isfinite(v)):
+                nonfinite += 1
+                outside += 1
+                continue
+            xmin, xmax = min(xmin, u), max(xmax, u)
+            ymin, ymax = min(ymin, v), max(ymax, v)
+            fx = (u - x0) * inv
+            fy = (v - y0) * inv
+            if fx >= 0 and fx <= nx and fy >= 0 and fy <= ny:
                 ix = min(int(fx), nx - 1)
                 iy = min(int(fy), ny - 1)
                 if weighted:
@@ -139,7 +168,7 @@ if njit is not None:
                     out[iy, ix] += 1
             else:
                 outside += 1
-        return outside
+        return outside, nonfinite, xmin, xmax, ymin, ymax
 
 
 def grid_for(pts: Points, cell_size, bounds=None, pad_m=0.0):
@@ -151,6 +180,18 @@ def grid_for(pts: Points, cell_size, bounds=None, pad_m=0.0):
         return Grid.from_bounds(bounds, cell_size, pts.crs, snap=False)
     xmin, ymin, xmax, ymax = robust_extent(pts.x, pts.y)
     return Grid.from_bounds((xmin - pad_m, ymin - pad_m, xmax + pad_m, ymax + pad_m), cell_size, pts.crs)
+
+
+def count_points(grid, pts):
+    """Bin ``pts`` on ``grid``, finishing the checks a deferred scan left (see ``as_points``).
+
+    Returns the counts and the number of located points outside the grid.
+    """
+    counts, outside, nonfinite, extent = grid.count_and_scan(pts.x, pts.y, pts.weights)
+    if not pts.scanned:
+        finish_scan(pts, nonfinite, extent)
+        outside -= nonfinite
+    return counts, outside
 
 
 def report_strays(n_outside, n_points, bounds_given):
@@ -199,11 +240,12 @@ def grid_counts(points, cell_size, bounds=None, crs=None, weights=None) -> xr.Da
     ((1, 3), 3.0)
     """
     cell_size = check_positive("cell_size", cell_size)
-    pts = as_points(points, crs, weights=weights)
+    pts = as_points(points, crs, weights=weights, scan=bounds is None)
     grid = grid_for(pts, cell_size, bounds)
-    counts, outside = grid.count(pts.x, pts.y, pts.weights)
-    report_strays(outside, pts.x.size, bounds is not None)
+    counts, outside = count_points(grid, pts)
+    report_strays(outside, pts.n_located, bounds is not None)
     return grid.data_array(counts, "counts", {
         "units": "events per cell" if pts.weights is None else "sum of weights per cell",
-        "n_points": int(pts.x.size - outside), "n_missing": pts.n_missing, "n_outside": outside,
+        "n_points": int(pts.n_located - outside), "n_missing": pts.n_missing,
+        "n_outside": outside,
     })

@@ -22,7 +22,7 @@ import xarray as xr
 
 from workbench.errors import HotspotInputError
 from workbench.hotspots._checks import as_points, check_positive
-from workbench.hotspots.grid import grid_for, report_strays
+from workbench.hotspots.grid import count_points, grid_for, report_strays
 
 KERNELS = ("gaussian", "quartic")
 GAUSS_TRUNCATE = 4.0  # standard deviations; beyond this a Gaussian holds < 1e-4 of its mass
@@ -155,7 +155,7 @@ def kde(points, cell_size, bandwidth="nrd", kernel="gaussian", weights=None, *,
         raise HotspotInputError(f"units must be 'per_km2' or 'per_cell'; got {units!r}")
     if kernel not in KERNELS:
         raise HotspotInputError(f"kernel must be one of {KERNELS}; got {kernel!r}")
-    pts = as_points(points, crs, weights=weights)
+    pts = as_points(points, crs, weights=weights, scan=bounds is None or bandwidth == "nrd")
     if isinstance(bandwidth, str):
         if bandwidth != "nrd":
             raise HotspotInputError(f"bandwidth must be 'nrd' or metres; got {bandwidth!r}")
@@ -166,8 +166,8 @@ def kde(points, cell_size, bandwidth="nrd", kernel="gaussian", weights=None, *,
         bandwidth_rule = "given"
     reach = h * (GAUSS_TRUNCATE if kernel == "gaussian" else 1.0)
     grid = grid_for(pts, cell_size, bounds, pad_m=reach)
-    counts, outside = grid.count(pts.x, pts.y, pts.weights)
-    report_strays(outside, pts.x.size, bounds is not None)
+    counts, outside = count_points(grid, pts)
+    report_strays(outside, pts.n_located, bounds is not None)
     k = kernel_weights(kernel, h, cell_size)
     surface = fft_convolve_same(counts, k)
     # FFT round-off leaves values of ~1e-17 of the peak where the true density is 0
@@ -180,6 +180,7 @@ def kde(points, cell_size, bandwidth="nrd", kernel="gaussian", weights=None, *,
         "units": "expected events per km2 over the input period" if units == "per_km2"
         else "expected events per cell over the input period",
         "kernel": kernel, "bandwidth_m": float(h), "bandwidth_rule": bandwidth_rule,
-        "n_points": int(pts.x.size - outside), "n_missing": pts.n_missing, "n_outside": outside,
+        "n_points": int(pts.n_located - outside), "n_missing": pts.n_missing,
+        "n_outside": outside,
         "mass_outside": mass_outside,
     })
