@@ -45,3 +45,19 @@ class EvaluationError(WorkbenchError, ValueError):
 
 class HotspotInputError(WorkbenchError, ValueError):
     """Points, grids or parameters given to a hotspot engine cannot be used (and why)."""
+
+
+class TrajectoryError(WorkbenchError, ValueError):
+    """Reads, plates, patterns or parameters given to the trajectory engine cannot be used (and why)."""
+
+
+class AuditError(WorkbenchError, PermissionError):
+    """A search was refused for want of a justification, or the audit log cannot be written or read."""
+
+
+class PermissionDenied(WorkbenchError, PermissionError):
+    """The user's role does not grant the permission the action needs."""
+
+
+class SourceError(WorkbenchError):
+    """A live source (database, HTTP feed, file drop) failed or sent something unusable; retry later."""
