@@ -42,20 +42,31 @@ _US = 1_000_000
 def _ids(prefix: str, n: int, width: int) -> pa.Array:
     """``prefix`` + zero-padded 0..n-1 as an Arrow string array, without Python strings."""
     width = max(width, len(str(max(n - 1, 0))))
-    chars = np.empty((n, len(prefix) + width), dtype=np.uint8)
+    size = len(prefix) + width
+    chars = np.empty((n, size), dtype=np.uint8)
     chars[:, : len(prefix)] = np.frombuffer(prefix.encode(), dtype=np.uint8)
     number = np.arange(n, dtype=np.int64)
-    for j in range(width):
-        chars[:, len(prefix) + j] = (number // 10 ** (width - 1 - j)) % 10 + 48
-    return pa.array(chars.view(f"S{chars.shape[1]}").ravel(), pa.binary()).cast(pa.string())
+    end = size
+    while end > len(prefix):  # four digits a pass, from the right
+        step = min(4, end - len(prefix))
+        number, block = np.divmod(number, 10 ** step)
+        blocks = np.array([f"{i:0{step}d}" for i in range(10 ** step)], dtype=f"S{step}")
+        chars[:, end - step:end] = blocks.view(np.uint8).reshape(-1, step)[block]
+        end -= step
+    offsets = np.arange(0, (n + 1) * size, size, dtype=np.int64)
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(chars))
 
 
 def _take(dictionary, codes, missing=None) -> pa.Array:
-    """Strings ``dictionary[codes]`` (null where ``missing``) as an Arrow string array."""
+    """Strings ``dictionary[codes]`` (null where ``missing``) as an Arrow (large) string array.
+
+    Large strings are what the pandas ``str`` dtype holds, so no conversion follows.
+    """
     if not isinstance(dictionary, pa.Array):
-        dictionary = pa.array(np.asarray(dictionary, dtype=object).astype(str), pa.string())
-    indices = pa.array(np.asarray(codes, dtype=np.int32), mask=missing)
-    return pa.DictionaryArray.from_arrays(indices, dictionary).cast(pa.string())
+        dictionary = pa.array(np.asarray(dictionary, dtype=object).astype(str), pa.large_string())
+    elif dictionary.type != pa.large_string():
+        dictionary = dictionary.cast(pa.large_string())
+    return dictionary.take(pa.array(np.asarray(codes, dtype=np.int32), mask=missing))
 
 
 def _str(array: pa.Array) -> pd.Series:
@@ -67,29 +78,71 @@ def _times(t0_us: int, seconds) -> pd.Series:
     return pd.Series(us.astype("datetime64[us]")).dt.tz_localize("UTC")
 
 
-def _lists(offsets, values: pa.Array) -> pd.Series:
-    """A column holding one array of str per row, as pandas reads a Parquet list<string> column.
-
-    It writes to Parquet as list<string> and reads back the same; building
-    numpy arrays is several times faster than Python lists.
-    """
-    return pa.ListArray.from_arrays(pa.array(offsets), values).to_pandas()
-
-
 def _codes(values):
     uniq, inv = np.unique(np.asarray(values, dtype=object).astype(str), return_inverse=True)
     return uniq, inv
 
 
-def _signal_delays(p_leg, p_off, trip_of_leg, leg, kind, rng, share=0.25):
+def _starts(counts):
+    """Where each run of ``counts`` items starts in the concatenation of the runs."""
+    return np.cumsum(counts) - counts
+
+
+def _camera_lists(route, p_start, n_pass, p_cam, camera_ids) -> np.ndarray:
+    """The ``camera_ids`` column: one array of camera ids per trip, shared by trips of one route.
+
+    ``route`` numbers the distinct routes (trips of one route pass the same
+    cameras in the same order). Building one array per route instead of one per
+    trip keeps a 10M-read run from holding ~8M small arrays; the arrays are
+    read-only so that no trip can change another's.
+    """
+    rep = np.full(int(route.max(initial=-1)) + 1, -1, dtype=np.int64)
+    rep[route] = np.arange(len(route))  # any trip of a route will do: they pass the same cameras
+    used = np.flatnonzero(rep >= 0)
+    slot = np.zeros(len(rep), dtype=np.int64)
+    slot[used] = np.arange(len(used))
+    rep = rep[used]
+    count = n_pass[rep]
+    passage = np.repeat(p_start[rep] - _starts(count), count) + np.arange(count.sum())
+    offsets = np.concatenate([[0], np.cumsum(count)]).astype(np.int32)
+    names = pa.array(np.asarray(camera_ids, dtype=object).astype(str), pa.string())
+    per_route = pa.ListArray.from_arrays(pa.array(offsets), names.take(pa.array(p_cam[passage]))).to_numpy(
+        zero_copy_only=False)
+    for cameras in per_route:  # over distinct routes (anchor pairs), not trips
+        cameras.flags.writeable = False
+    return per_route[slot[route]]
+
+
+def _routes(trip_first, trip_legs, leg_pair, n_pairs):
+    """A number per trip, equal for trips made of the same legs (anchor pairs) in the same order.
+
+    A one-leg trip is numbered by its pair; trips of several legs (a varied
+    route, an offender's drive) get numbers from ``n_pairs`` on.
+    """
+    route = leg_pair[trip_first].astype(np.int64)
+    multi = np.flatnonzero(trip_legs > 1)
+    if len(multi) == 0:
+        return route
+    code = route[multi]
+    for j in range(1, int(trip_legs[multi].max())):  # legs of one trip: two, rarely more
+        more = trip_legs[multi] > j
+        nxt = np.where(more, leg_pair[trip_first[multi] + np.where(more, j, 0)].astype(np.int64) + 1, 0)
+        _, code = np.unique(code * (n_pairs + 1) + nxt, return_inverse=True)
+    route[multi] = n_pairs + code
+    return route
+
+
+def _signal_delays(p_off, p_factor, ordinal, p_trip, trip_start, n_pass, joint_group, no_delay, rng,
+                   share=0.25):
     """Seconds lost at lights and in traffic before each passage, accumulated along the trip.
 
     On each stretch (departure to first camera, camera to camera) a vehicle
     loses an exponential share of its travel time, ``share`` on average and at
     most twice that (so a trip never takes more than 1.5 times its planned time).
     Traffic so pulls apart vehicles that happen to pass one camera together; a
-    convoy stays together (its members share the delays of each outing), and
-    an offender driving to or from a scene does not dawdle (no delays).
+    convoy stays together (its members share the delays of each outing:
+    ``joint_group`` is the outing of a convoy passage, -1 otherwise), and an
+    offender driving to or from a scene does not dawdle (``no_delay``).
 
     Returns
     -------
@@ -98,49 +151,62 @@ def _signal_delays(p_leg, p_off, trip_of_leg, leg, kind, rng, share=0.25):
     per_trip : numpy.ndarray
         Total of each trip (it arrives that much later).
     """
-    n_legs = len(leg["vehicle"])
-    p_trip = trip_of_leg[p_leg]
-    ordinal = np.arange(len(p_leg)) - np.searchsorted(p_leg, np.arange(n_legs))[p_leg]
-    stretch = np.where(ordinal > 0, np.diff(p_off, prepend=0.0), p_off) * leg["factor"][p_leg]
-    unit = rng.exponential(share, len(p_leg)).clip(max=2 * share)
-    group = leg["group"][p_leg]
-    joint = (group >= 0) & (kind[p_leg] == "convoy")
+    stretch = np.where(ordinal > 0, np.diff(p_off, prepend=0.0), p_off) * p_factor
+    unit = rng.exponential(share, len(p_off)).clip(max=2 * share)
+    joint = joint_group >= 0
     if joint.any():
-        shared = rng.exponential(share, (group[joint].max() + 1, ordinal[joint].max() + 1)).clip(max=2 * share)
-        unit[joint] = shared[group[joint], ordinal[joint]]
+        shared = rng.exponential(share, (joint_group.max() + 1, ordinal[joint].max() + 1)).clip(max=2 * share)
+        unit[joint] = shared[joint_group[joint], ordinal[joint]]
     step = unit * np.maximum(stretch, 0.0)
-    step[(group >= 0) & (kind[p_leg] == "offender")] = 0.0
+    step[no_delay] = 0.0
     total = np.cumsum(step)
-    n_trips = int(trip_of_leg[-1]) + 1 if n_legs else 0
-    first = np.searchsorted(p_trip, np.arange(n_trips))
-    delay = total - np.r_[0.0, total][first[p_trip]]
-    last = np.searchsorted(p_trip, np.arange(n_trips), side="right") - 1
-    per_trip = np.where(last >= first, delay[np.maximum(last, 0)] if len(delay) else 0.0, 0.0)
+    delay = total - np.r_[0.0, total][trip_start[p_trip]]
+    per_trip = np.zeros(len(n_pass))
+    passes = n_pass > 0
+    per_trip[passes] = delay[trip_start[passes] + n_pass[passes] - 1]
     return delay, per_trip
 
 
 def assemble(legs, fleet, routes, t0, rates, incidents, off_vehicles, rng, rng_hot, days):
-    """Build ``(reads, truth)`` from the legs of the whole fleet (see the module docstring)."""
-    from workbench.sample.itineraries import Legs
+    """Build ``(reads, truth)`` from the legs of the whole fleet (see the module docstring).
 
+    Memory: a 10M-read run has ~17M legs and ~10M passages; their columns are
+    dropped as soon as they are used, so that they do not sit beside the tables.
+    """
     t0_us = int(t0.value // 1000)
-    order = np.lexsort((legs.depart_s, legs.vehicle))
-    leg = {f: getattr(legs, f)[order] for f in Legs.FIELDS}
-    veh = leg["vehicle"]
-    arrive = leg["depart_s"] + routes.travel_s[leg["origin"], leg["dest"]] * leg["factor"]
-    trip_of_leg = np.cumsum(~leg["joins_previous"]) - 1
-    first_leg = np.flatnonzero(~leg["joins_previous"])
-    last_leg = np.r_[first_leg[1:] - 1, len(veh) - 1]
-
+    legs = legs.in_vehicle_order()
+    veh, depart, factor, group = legs.vehicle, legs.depart_s, legs.factor, legs.group
+    joins, origin, dest = legs.joins_previous, legs.origin, legs.dest
+    del legs
+    n_legs = len(veh)
+    k = routes.n_anchors
+    trip_of_leg = (np.cumsum(~joins) - 1).astype(np.int32)
+    first_leg = np.flatnonzero(~joins)
+    last_leg = np.r_[first_leg[1:] - 1, n_legs - 1]
+    del joins
+    n_trips_all = len(first_leg)
+    arrive_last = (depart[last_leg]
+                   + routes.travel_s[origin[last_leg], dest[last_leg]] * factor[last_leg])
+    leg_pair = origin.astype(np.int32 if k * k < 2**31 else np.int64) * k + dest
     # camera passages, in (vehicle, time) order
-    p_leg, p_cam, p_off, p_dir = routes.expand(leg["origin"], leg["dest"])
-    delay, trip_delay = _signal_delays(p_leg, p_off, trip_of_leg, leg, fleet.kind[veh], rng)
-    p_time = (leg["depart_s"][p_leg] + p_off * leg["factor"][p_leg] + delay
-              + rng.normal(0, 0.3, len(p_leg)))
+    p_leg, p_cam, p_off, p_dir = routes.expand(origin, dest)
+    del origin, dest
     p_trip = trip_of_leg[p_leg]
-    n_pass = np.bincount(p_trip, minlength=len(first_leg))
+    n_pass = np.bincount(p_trip, minlength=n_trips_all)
+    trip_start = _starts(n_pass)
+    ordinal = np.arange(len(p_leg), dtype=np.int32) - _starts(np.bincount(p_leg, minlength=n_legs))[p_leg]
+    is_convoy, is_offender = fleet.kind == "convoy", fleet.kind == "offender"
+    p_group = group[p_leg]
+    p_veh = veh[p_leg]
+    delay, trip_delay = _signal_delays(
+        p_off, factor[p_leg], ordinal, p_trip, trip_start, n_pass,
+        joint_group=np.where(is_convoy[p_veh], p_group, -1),
+        no_delay=(p_group >= 0) & is_offender[p_veh], rng=rng)
+    del ordinal, p_group
+    p_time = depart[p_leg] + p_off * factor[p_leg] + delay + rng.normal(0, 0.3, len(p_leg))
+    del delay, p_off, factor
     keep = n_pass > 0
-    trip_no = np.cumsum(keep) - 1  # trips passing no camera get no id
+    trip_no = (np.cumsum(keep) - 1).astype(np.int32)  # trips passing no camera get no id
 
     # reads: misses, duplicates, misreads
     n_cam = len(routes.camera_ids)
@@ -151,11 +217,14 @@ def assemble(legs, fleet, routes, t0, rates, incidents, off_vehicles, rng, rng_h
     is_dup = np.r_[np.zeros(int(seen.sum()), bool), np.ones(int(dup.sum()), bool)]
     # camera clocks report milliseconds
     t_read = (p_time[src] + np.where(is_dup, rng.uniform(0.4, 2.5, len(src)), 0.0)).round(3)
-    by_time = np.argsort(t_read, kind="stable")
+    by_time = np.argsort(t_read)
     src, is_dup, t_read = src[by_time], is_dup[by_time], t_read[by_time]
+    del by_time
     n = len(src)
-    r_veh = veh[p_leg[src]]
+    r_veh = p_veh[src]
     r_cam, r_dir = p_cam[src], p_dir[src]
+    r_trip = trip_no[p_trip[src]]
+    del p_dir, src
     # a plate without look-alike characters (rare: e.g. KMX9999) is never misread
     is_mis = (rng.random(n) < rates.misread_rate) & has_lookalike(fleet.plate)[r_veh]
 
@@ -176,10 +245,10 @@ def assemble(legs, fleet, routes, t0, rates, incidents, off_vehicles, rng, rng_h
     device_dict = np.char.add(np.repeat(routes.camera_ids.astype(str), 4),
                               np.tile(np.char.add("-", routes.DIRECTIONS.astype(str)), n_cam))
 
-    read_id = _ids("R", n, 9)
+    read_id = _str(_ids("R", n, 9))
     cam_lon, cam_lat = routes.camera_lon, routes.camera_lat
     reads = pd.DataFrame({
-        "read_id": _str(read_id),
+        "read_id": read_id,
         "read_at": _times(t0_us, t_read),
         "plate": _str(_take(plate_dict, r_plate)),
         "camera_id": _str(_take(routes.camera_ids, r_cam)),
@@ -193,52 +262,55 @@ def assemble(legs, fleet, routes, t0, rates, incidents, off_vehicles, rng, rng_h
         "color": _str(_take(colors, color_code[r_veh], missing=rng.random(n) < 0.08)),
         "device": _str(_take(device_dict, r_cam.astype(np.int64) * 4 + r_dir)),
         "direction": _str(_take(routes.DIRECTIONS, r_dir)),
-        "address": _str(pa.nulls(n, pa.string())),
+        "address": _str(pa.nulls(n, pa.large_string())),
     })
     assert list(reads.columns) == TABLES["alpr_reads"].column_names
+    del t_read, r_cam, r_dir, r_plate, confidence
 
-    vehicle_ids = pa.array(fleet.vehicle_id.astype(str), pa.string())
+    vehicle_ids = pa.array(fleet.vehicle_id.astype(str), pa.large_string())
     trip_ids = _ids("T", int(keep.sum()), 8)
     truth = {}
-    k_first, k_last = first_leg[keep], last_leg[keep]
-    offsets = np.concatenate([[0], np.cumsum(n_pass[keep])]).astype(np.int32)
+    k_first = first_leg[keep]
     trip_veh = veh[k_first]
     kinds, kind_code = _codes(fleet.kind)
+    route = _routes(k_first, np.diff(np.r_[first_leg, n_legs])[keep], leg_pair, k * k)
+    del leg_pair
     truth["trips"] = pd.DataFrame({
         "trip_id": _str(trip_ids),
         "plate": _str(_take(plates, plate_code[trip_veh])),
         "vehicle_id": _str(_take(vehicle_ids, trip_veh)),
         "kind": _str(_take(kinds, kind_code[trip_veh])),
-        "start": _times(t0_us, leg["depart_s"][k_first].round()),
-        "end": _times(t0_us, (arrive[k_last] + trip_delay[keep]).round()),
-        "camera_ids": _lists(offsets, _take(routes.camera_ids, p_cam)),
+        "start": _times(t0_us, depart[k_first].round()),
+        "end": _times(t0_us, (arrive_last[keep] + trip_delay[keep]).round()),
+        "camera_ids": _camera_lists(route, trip_start[keep], n_pass[keep], p_cam, routes.camera_ids),
         "n_passages": n_pass[keep].astype(np.int64),
-        "n_reads": np.bincount(p_trip[seen], minlength=len(first_leg))[keep].astype(np.int64),
+        "n_reads": np.bincount(p_trip[seen], minlength=n_trips_all)[keep].astype(np.int64),
     })
-    r_trip = trip_no[p_trip[src]]
+    del route, trip_veh, arrive_last, trip_delay, seen
     truth["read_trips"] = pd.DataFrame({
-        "read_id": reads["read_id"],
+        "read_id": read_id,
         "vehicle_id": _str(_take(vehicle_ids, r_veh)),
-        "trip_id": _str(_take(trip_ids, r_trip)),
+        "trip_id": _str(trip_ids.take(pa.array(r_trip))),
         "is_duplicate": is_dup,
         "is_misread": is_mis,
     })
     truth["misreads"] = pd.DataFrame({
-        "read_id": reads["read_id"].iloc[mis].reset_index(drop=True),
+        "read_id": read_id.iloc[mis].reset_index(drop=True),
         "true_plate": pd.array(true_mis.astype(str), dtype="str"),
         "read_plate": pd.array(read_mis.astype(str), dtype="str"),
         "position": position.astype(np.int64),
         "vehicle_id": pd.array(fleet.vehicle_id[r_veh[mis]].astype(str), dtype="str"),
     })
-    truth.update(_group_truth(leg, veh, fleet, trip_of_leg, trip_no, trip_ids, p_leg, p_cam,
-                              p_time, routes, t0_us, incidents, off_vehicles))
+    del r_veh, r_trip, is_dup, is_mis
+    truth.update(_group_truth(veh, group, fleet, trip_of_leg, trip_no, trip_ids, p_leg, p_cam,
+                              p_time, routes, t0_us, incidents))
     truth["hotlist"] = _hotlist(fleet, incidents, off_vehicles, t0, days, rates, rng_hot)
     truth["vehicles"] = fleet.table(routes.anchor_nodes)
-    return reads.reset_index(drop=True), truth
+    return reads, truth
 
 
-def _group_truth(leg, veh, fleet, trip_of_leg, trip_no, trip_ids, p_leg, p_cam, p_time, routes,
-                 t0_us, incidents, off_vehicles):
+def _group_truth(veh, group, fleet, trip_of_leg, trip_no, trip_ids, p_leg, p_cam, p_time, routes,
+                 t0_us, incidents):
     vid = fleet.vehicle_id.astype(str)
     out = {}
     members = np.flatnonzero(fleet.convoy >= 0)
@@ -249,13 +321,13 @@ def _group_truth(leg, veh, fleet, trip_of_leg, trip_no, trip_ids, p_leg, p_cam, 
         "vehicle_id": pd.array(vid[members], dtype="str"),
         "role": pd.array(np.where(fleet.convoy_leader[members], "leader", "member"), dtype="str"),
     })
-    joint = np.flatnonzero((leg["group"] >= 0) & (fleet.kind[veh] == "convoy"))
-    tid = np.asarray(trip_ids.to_numpy(zero_copy_only=False), dtype=object)
+    grouped = np.flatnonzero(group >= 0)  # convoy outings and offender drives: a few thousand legs
+    joint = grouped[(fleet.kind == "convoy")[veh[grouped]]]
     out["convoy_trips"] = pd.DataFrame({
         "convoy_id": pd.array(convoy_id[veh[joint]], dtype="str"),
-        "outing": leg["group"][joint].astype(np.int64),
+        "outing": group[joint].astype(np.int64),
         "vehicle_id": pd.array(vid[veh[joint]], dtype="str"),
-        "trip_id": pd.array(tid[trip_no[trip_of_leg[joint]]].astype(str), dtype="str"),
+        "trip_id": _str(trip_ids.take(pa.array(trip_no[trip_of_leg[joint]]))),
     })
     clones = np.flatnonzero(fleet.clone_of >= 0)
     pair = np.concatenate([fleet.clone_of[clones], clones])
@@ -268,25 +340,28 @@ def _group_truth(leg, veh, fleet, trip_of_leg, trip_no, trip_ids, p_leg, p_cam, 
     }).sort_values(["plate", "role"], ascending=[True, False], ignore_index=True)
 
     # offender trips: leg B (to the getaway) joins leg A (to the scene)
-    b = np.flatnonzero(leg["joins_previous"] & (leg["group"] >= 0) & (fleet.kind[veh] == "offender"))
+    b = grouped[(fleet.kind == "offender")[veh[grouped]]]
+    b = b[b > 0]
+    b = b[trip_of_leg[b - 1] == trip_of_leg[b]]
     a = b - 1
-    j = leg["group"][b]
+    j = group[b]
     last_a = np.searchsorted(p_leg, a, side="right") - 1
     first_b = np.searchsorted(p_leg, b, side="left")
-    t_us = t0_us + np.round(p_time * _US).astype(np.int64)
     cams = routes.camera_ids.astype(str)
     if incidents is not None and len(b):
+        t_before = t0_us + np.round(p_time[last_a] * _US).astype(np.int64)
+        t_after = t0_us + np.round(p_time[first_b] * _US).astype(np.int64)
         inc = incidents.iloc[j]
         out["incident_vehicles"] = pd.DataFrame({
             "incident_id": pd.array(inc["incident_id"].astype(str).to_numpy(), dtype="str"),
             "plate": pd.array(fleet.plate[veh[b]].astype(str), dtype="str"),
             "vehicle_id": pd.array(vid[veh[b]], dtype="str"),
             "occurred_at": pd.to_datetime(inc["occurred_at"], utc=True).dt.as_unit("us").to_numpy(),
-            "trip_id": pd.array(tid[trip_no[trip_of_leg[b]]].astype(str), dtype="str"),
+            "trip_id": _str(trip_ids.take(pa.array(trip_no[trip_of_leg[b]]))),
             "before_camera_id": pd.array(cams[p_cam[last_a]], dtype="str"),
-            "before_at": pd.Series(t_us[last_a].astype("datetime64[us]")).dt.tz_localize("UTC"),
+            "before_at": pd.Series(t_before.astype("datetime64[us]")).dt.tz_localize("UTC"),
             "after_camera_id": pd.array(cams[p_cam[first_b]], dtype="str"),
-            "after_at": pd.Series(t_us[first_b].astype("datetime64[us]")).dt.tz_localize("UTC"),
+            "after_at": pd.Series(t_after.astype("datetime64[us]")).dt.tz_localize("UTC"),
         }).sort_values("occurred_at", ignore_index=True)
         out["incident_vehicles"]["occurred_at"] = pd.to_datetime(out["incident_vehicles"]["occurred_at"], utc=True)
     else:

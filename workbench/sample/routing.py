@@ -186,6 +186,7 @@ class CameraRoutes:
         pair = np.asarray(origin, np.int64) * self.n_anchors + np.asarray(dest, np.int64)
         start = self.pair_ptr[pair]
         count = self.pair_ptr[pair + 1] - start
-        trip = np.repeat(np.arange(len(pair)), count)
+        index = np.int32 if len(pair) < 2**31 else np.int64  # halves the largest array of a 10M-read run
+        trip = np.repeat(np.arange(len(pair), dtype=index), count)
         idx = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count - start, count)
         return trip, self.passage_camera[idx], self.passage_offset_s[idx], self.passage_direction[idx]

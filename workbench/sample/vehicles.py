@@ -279,13 +279,16 @@ def simulate_alpr(city, cameras, incidents, *, start, days, seed, n_vehicles=Non
                            for i in range(0, len(free_veh), chunk)])
     sync_clones(regular, fleet, routes, clock, rng_plan)
     legs = Legs.concat([regular, convoy, offender])
+    del regular, convoy, offender  # each copy of the legs is ~0.6 GB at 10M reads
     cloned = np.concatenate([np.flatnonzero(fleet.clone_of >= 0), fleet.clone_of[fleet.clone_of >= 0]])
     legs = vary_routes(legs, routes.travel_s, rng_plan,
                        keep=(legs.group >= 0) | np.isin(legs.vehicle, cloned))
     legs = drop_overlaps(legs, routes.travel_s, protected=legs.group >= 0)
 
     incidents_linked = chosen.iloc[linked] if len(linked) else None
-    return alpr_tables.assemble(legs, fleet, routes, t0, rates, incidents_linked, off_vehicles,
+    # hand the only reference over, so assemble can free the leg columns as it goes
+    legs = [legs]
+    return alpr_tables.assemble(legs.pop(), fleet, routes, t0, rates, incidents_linked, off_vehicles,
                                 rng_read, rng_hot, days)
 
 
