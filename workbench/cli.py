@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
         sample_cli = None
     if sample_cli is not None and hasattr(sample_cli, "add_parser"):
         sample_cli.add_parser(sub)
+    from workbench.governance import cli as governance_cli
+
+    governance_cli.add_parser(sub)
     return parser
 
 
