@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     from workbench.governance import cli as governance_cli
 
     governance_cli.add_parser(sub)
+    from workbench.live import cli as live_cli
+
+    live_cli.add_parser(sub)
     return parser
 
 
