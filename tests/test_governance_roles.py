@@ -92,3 +92,26 @@ def test_override_file_replaces_a_role(tmp_path):
     override.write_text("roles:\n  analyst:\n    permissions: [fly]\n")
     with pytest.raises(Exception, match="unknown permissions: fly"):
         load_roles(override)
+
+
+def test_trajectory_plate_search_without_a_reason_is_refused_and_audited(tmp_path):
+    import workbench
+    from workbench.governance.audit import AuditLog
+    from workbench.trajectories.search import search
+
+    reads = workbench.load_sample().alpr_reads.head(5_000)
+    plate = reads["plate"].iloc[0]
+    log = AuditLog(tmp_path / "audit.jsonl")
+    for reason in (None, "  "):
+        with pytest.raises(AuditError, match="reason is required"):
+            search(reads, plate=plate, user="ivan", reason=reason, case_number="25-1", role="investigator",
+                   audit_log=log)
+    with pytest.raises(PermissionDenied):
+        search(reads, plate=plate, user="ana", reason="robbery", case_number="25-1", role="analyst", audit_log=log)
+    found = search(reads, plate=plate, user="ivan", reason="robbery follow-up", case_number="25-1",
+                   role="investigator", audit_log=log)
+    records = log.records()
+    assert len(records) == 4 and log.verify()
+    assert records["result_count"].isna().sum() == 3  # the refusals are on record, with no results
+    assert records.iloc[-1]["result_count"] == len(found) > 0
+    assert records.iloc[-1]["reason"] == "robbery follow-up"

@@ -37,6 +37,8 @@ def _searches(log):
                        reason=reason, case_number=f"25-{i}", result_count=10 * (i + 1))
     log.record(user="ana", role="analyst", action="hotlist_check", parameters={}, reason="stolen vehicle",
                case_number=None, result_count=1)
+    log.record(user="ana", role="analyst", action="plate_search", parameters={"refused": "no reason"},
+               reason=None, case_number="25-9", result_count=None)
 
 
 def test_transparency_report_counts_searches_hits_holdings_and_cameras(sample, store_file, tmp_path):
@@ -50,6 +52,7 @@ def test_transparency_report_counts_searches_hits_holdings_and_cameras(sample, s
     assert searches.loc["robbery follow-up", "searches"] == 3 and searches.loc["robbery follow-up", "results"] == 60
     assert searches.loc["missing person", "searches"] == 2
     assert searches.loc["stolen vehicle", "with_case_number"] == 0
+    assert searches.loc["(none)", "refused"] == 1 and searches.loc["(none)", "searches"] == 0
     reads = sample.alpr_reads
     hits = reads["plate"].isin(sample.truth["hotlist"]["plate"]).sum()
     assert report.hit_rate["reads"].sum() == len(reads) and report.hit_rate["hits"].sum() == hits

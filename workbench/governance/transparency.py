@@ -35,18 +35,27 @@ def _period(times: pd.Series, period: str) -> pd.Series:
 
 
 def searches_by_reason(log, *, period="M") -> pd.DataFrame:
-    """Audited searches per period, action, reason and role: ``searches`` and ``results`` returned."""
+    """Audited searches per period, action, reason and role.
+
+    Columns ``searches`` (that ran), ``refused`` (attempts refused for want of a
+    justification or permission, recorded by the engines with ``parameters["refused"]``),
+    ``results`` (rows returned) and ``with_case_number``.
+    """
     records = log.records()
     records = records[~records["action"].isin(NOT_SEARCHES)]
-    cols = ["period", "action", "reason", "role", "searches", "results", "with_case_number"]
+    cols = ["period", "action", "reason", "role", "searches", "refused", "results", "with_case_number"]
     if records.empty:
         return pd.DataFrame(columns=cols)
+    refused = records["parameters"].map(lambda p: isinstance(p, dict) and "refused" in p)
     records = records.assign(period=_period(records["time"], period),
-                             reason=records["reason"].fillna("(none)").str.strip().str.lower(),
+                             reason=records["reason"].fillna("(none)").astype(str).str.strip().str.lower()
+                             .replace("", "(none)"),
                              role=records["role"].fillna("(unknown)"),
-                             has_case=records["case_number"].notna())
+                             ran=~refused, refused=refused,
+                             has_case=records["case_number"].notna() & ~refused)
     out = (records.groupby(["period", "action", "reason", "role"])
-           .agg(searches=("seq", "size"), results=("result_count", "sum"), with_case_number=("has_case", "sum"))
+           .agg(searches=("ran", "sum"), refused=("refused", "sum"), results=("result_count", "sum"),
+                with_case_number=("has_case", "sum"))
            .reset_index())
     return out[cols]
 
