@@ -119,8 +119,9 @@ def test_legal_hold_keeps_a_case_its_calls_and_named_plates(store, sample, log):
     assert R.lift_hold(store, doomed["case_number"], user="counsel", reason="case closed", log=log)
     R.apply(store, _week_policy(), as_of=AS_OF, hotlist=hot, log=log)
     assert doomed["incident_id"] not in _keys(store, "incidents", "incident_id")
-    assert [a for a in log.records()["action"]] == ["legal_hold_placed", "retention_purge", "legal_hold_lifted",
-                                                   "retention_purge"]
+    assert [a for a in log.records()["action"]] == [
+        "legal_hold_placed", "retention_purge_started", "retention_purge", "legal_hold_lifted",
+        "retention_purge_started", "retention_purge"]
 
 
 def test_purge_is_audited_with_counts_never_content(store, sample, log):
@@ -128,7 +129,7 @@ def test_purge_is_audited_with_counts_never_content(store, sample, log):
     done = R.apply(store, _week_policy(), as_of=AS_OF, hotlist=hot, log=log, user="records.officer",
                    role="admin")
     records = log.records()
-    assert len(records) == 1 and log.verify()
+    assert records["action"].tolist() == ["retention_purge_started", "retention_purge"] and log.verify()
     purge = records.iloc[-1]
     assert purge["action"] == "retention_purge" and purge["result_count"] == done.total
     assert purge["parameters"]["deleted"] == done.by_table()
@@ -187,3 +188,15 @@ def test_policy_file_overrides_and_rejects_unknown_keys(tmp_path):
     path.write_text("retain: forever\n")
     with pytest.raises(R.RetentionError, match="unknown keys"):
         R.load_policy(path)
+
+
+def test_a_purge_is_logged_before_it_deletes_and_a_failed_purge_is_logged_too(sample_store_file, tmp_path, log):
+    path = tmp_path / "readonly.duckdb"
+    shutil.copy(sample_store_file, path)
+    with Store(path, read_only=True) as store:  # deleting will fail for real
+        before = store.count("alpr_reads")
+        with pytest.raises(Exception):
+            R.apply(store, _week_policy(), as_of=AS_OF, log=log)
+        assert store.count("alpr_reads") == before
+    assert log.records()["action"].tolist() == ["retention_purge_started", "retention_purge_failed"]
+    assert log.verify()

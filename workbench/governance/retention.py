@@ -523,7 +523,18 @@ def apply(store, policy: RetentionPolicy | None = None, *, as_of=None, hotlist=N
     if dry_run:
         return plan(store, policy, as_of=as_of, hotlist=hotlist, exports=exports)
     log = log or default_log()
-    result = _run(store, policy, as_of, hotlist, exports, dry_run=False)
+    # The intent is logged before anything is deleted, so no purge can happen unaudited: if this
+    # write fails nothing is deleted; if the purge fails the failure is logged too.
+    log.record(user=user, role=role, client=client, action="retention_purge_started",
+               parameters={"policy": policy.name, "as_of": None if as_of is None else str(as_of)},
+               reason=f"retention policy {policy.name}", case_number=None, result_count=None)
+    try:
+        result = _run(store, policy, as_of, hotlist, exports, dry_run=False)
+    except Exception as exc:
+        log.record(user=user, role=role, client=client, action="retention_purge_failed",
+                   parameters={"policy": policy.name, "error": type(exc).__name__},
+                   reason=f"retention policy {policy.name}", case_number=None, result_count=None)
+        raise
     exported = result.exports[result.exports["rows"] > 0]
     log.record(user=user, role=role, client=client, action="retention_purge",
                parameters={"policy": result.policy, "as_of": result.as_of.isoformat(),
