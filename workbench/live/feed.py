@@ -290,7 +290,8 @@ class SqlTarget:
 
     def write(self, table: str, frame: pd.DataFrame):
         spec = table_spec(table)
-        frame = frame.reindex(columns=spec.column_names)
+        # a record opened and updated within one tick: the database keeps its latest version
+        frame = frame.reindex(columns=spec.column_names).drop_duplicates(list(spec.key), keep="last")
         if self.dialect == "duckdb":
             return self._write_duckdb(spec, frame)
         return self._write_postgres(spec, frame)

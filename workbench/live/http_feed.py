@@ -121,7 +121,7 @@ class FeedServer:
         spec = self.ensure_table(table)
         if rows.empty:
             return 0
-        frame = rows.reindex(columns=spec.column_names)
+        frame = rows.reindex(columns=spec.column_names).drop_duplicates(list(spec.key), keep="last")
         for col in spec.columns:  # all-null columns need their canonical type, not object
             if frame[col.name].isna().all():
                 frame[col.name] = pd.Series(pd.NA, index=frame.index, dtype=col.dtype)
