@@ -103,6 +103,9 @@ class CameraNetwork:
         if "camera_id" not in cameras or "lon" not in cameras or "lat" not in cameras:
             raise TrajectoryError("cameras need camera_id, lon and lat")
         cams = cameras.drop_duplicates("camera_id").reset_index(drop=True)
+        if not len(cams):
+            cams = pd.DataFrame({"camera_id": pd.Series([], dtype=str), "lon": pd.Series([], dtype=float),
+                                 "lat": pd.Series([], dtype=float)})
         self.camera_ids = cams["camera_id"].astype(str).to_numpy()
         self.camera_index = pd.Index(self.camera_ids)
         cx, cy, _ = project(cams["lon"], cams["lat"], self.crs)
@@ -135,6 +138,10 @@ class CameraNetwork:
         self._pre_s, self._post_s, self._pre_m, self._post_m = pre_s, post_s, pre_m, post_m
 
     def _all_pairs(self):
+        self._routes = {}
+        if not len(self.camera_ids):
+            self.travel_s = self.distance_m = np.zeros((0, 0))
+            return
         sources = np.unique(self._exit)
         t, pred = dijkstra(self._time_graph, indices=sources, return_predecessors=True)
         d = dijkstra(self._length_graph, indices=sources)
@@ -151,7 +158,6 @@ class CameraNetwork:
         both = same_edge & same_dir & ~np.eye(len(self.camera_ids), dtype=bool)
         self.travel_s[both] = 0.0
         self.distance_m[both] = 0.0
-        self._routes = {}
 
     # -- look-ups --------------------------------------------------------------------------------
     def index(self, camera_ids) -> np.ndarray:
