@@ -312,7 +312,7 @@ class SqlTarget:
             con.execute(self._ddl(spec.name, SQL_TYPES))
             for col in spec.columns:
                 if frame[col.name].isna().all():
-                    frame[col.name] = pd.Series(pd.NA, index=frame.index, dtype=col.dtype)
+                    frame[col.name] = pd.Series(None, index=frame.index, dtype=col.dtype)
             con.register("_rows", frame)
             con.execute(f'INSERT OR REPLACE INTO "{spec.name}" SELECT * FROM _rows')
         finally:

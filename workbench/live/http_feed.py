@@ -124,7 +124,7 @@ class FeedServer:
         frame = rows.reindex(columns=spec.column_names).drop_duplicates(list(spec.key), keep="last")
         for col in spec.columns:  # all-null columns need their canonical type, not object
             if frame[col.name].isna().all():
-                frame[col.name] = pd.Series(pd.NA, index=frame.index, dtype=col.dtype)
+                frame[col.name] = pd.Series(None, index=frame.index, dtype=col.dtype)
         with self._write:
             self._db.register("_rows", frame)
             try:
