@@ -39,22 +39,32 @@ from workbench.sample.plates import has_lookalike, misread, random_plates, raw_p
 _US = 1_000_000
 
 
+def _digits(numbers, width: int) -> np.ndarray:
+    """Zero-padded decimal digits of ``numbers`` as ASCII bytes, shape (n, width)."""
+    out = np.empty((len(numbers), width), dtype=np.uint8)
+    for j in range(width - 1, -1, -1):  # over digits
+        numbers, out[:, j] = np.divmod(numbers, 10)
+    return out + 48
+
+
 def _ids(prefix: str, n: int, width: int) -> pa.Array:
-    """``prefix`` + zero-padded 0..n-1 as an Arrow string array, without Python strings."""
+    """``prefix`` + zero-padded 0..n-1 as an Arrow string array, without Python strings.
+
+    Ids are numbered in blocks of 10,000: the low four digits repeat in every
+    block and the others are the block's number, so no digit of the ~10M ids
+    has to be computed one by one.
+    """
     width = max(width, len(str(max(n - 1, 0))))
     size = len(prefix) + width
-    chars = np.empty((n, size), dtype=np.uint8)
-    chars[:, : len(prefix)] = np.frombuffer(prefix.encode(), dtype=np.uint8)
-    number = np.arange(n, dtype=np.int64)
-    end = size
-    while end > len(prefix):  # four digits a pass, from the right
-        step = min(4, end - len(prefix))
-        number, block = np.divmod(number, 10 ** step)
-        blocks = np.array([f"{i:0{step}d}" for i in range(10 ** step)], dtype=f"S{step}")
-        chars[:, end - step:end] = blocks.view(np.uint8).reshape(-1, step)[block]
-        end -= step
+    low = min(4, width)
+    per_block = 10 ** low
+    n_blocks = -(-n // per_block)
+    chars = np.empty((n_blocks, per_block, size), dtype=np.uint8)
+    chars[:, :, : len(prefix)] = np.frombuffer(prefix.encode(), dtype=np.uint8)
+    chars[:, :, size - low:] = _digits(np.arange(per_block), low)
+    chars[:, :, len(prefix):size - low] = _digits(np.arange(n_blocks), width - low)[:, None, :]
     offsets = np.arange(0, (n + 1) * size, size, dtype=np.int64)
-    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(chars))
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(chars.reshape(-1)[: n * size]))
 
 
 def _take(dictionary, codes, missing=None) -> pa.Array:

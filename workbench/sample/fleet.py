@@ -207,8 +207,10 @@ def sync_clones(legs, fleet, routes, clock, rng):
     if len(clones) == 0:
         return
     vehicle = legs.vehicle
-    mine = np.isin(vehicle, np.concatenate([clones, fleet.clone_of[clones]]))
-    commute = np.flatnonzero(mine & (legs.origin == fleet.home[vehicle]) & (legs.dest == fleet.work[vehicle]))
+    paired = np.zeros(len(fleet), dtype=bool)
+    paired[np.concatenate([clones, fleet.clone_of[clones]])] = True
+    mine = np.flatnonzero(paired[vehicle])
+    commute = mine[(legs.origin[mine] == fleet.home[vehicle[mine]]) & (legs.dest[mine] == fleet.work[vehicle[mine]])]
     day = clock.local(legs.depart_s[commute])[0]
     k = routes.n_anchors
     first_off = routes.passage_offset_s[np.minimum(routes.pair_ptr[:-1], len(routes.passage_offset_s) - 1)]

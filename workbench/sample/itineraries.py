@@ -140,7 +140,7 @@ def regular_legs(fleet, veh, day, clock: Clock, travel_s, rng) -> Legs:
     """
     m = len(veh)
     start = clock.day_start_s[day]
-    commuter = np.isin(fleet.kind[veh], ("commuter", "cloned"))
+    commuter = np.isin(fleet.kind, ("commuter", "cloned"))[veh]
     commute = commuter & (clock.weekday[day] < 5) & (rng.random(m) < fleet.office_days[veh] / 5)
     n_tours = np.where(commute, 1 + rng.choice(3, m, p=[0.6, 0.3, 0.1]),
                        rng.choice(4, m, p=[0.12, 0.42, 0.30, 0.16]))
@@ -151,32 +151,29 @@ def regular_legs(fleet, veh, day, clock: Clock, travel_s, rng) -> Legs:
                      rng.uniform(13 * HOUR, 19 * HOUR, m), first)
     free_at = start + np.where(commute, within(first, 5 * HOUR, 23.8 * HOUR, rng),
                                within(first, 5 * HOUR, 20 * HOUR, rng))
-    home = fleet.home[veh]
+    out = np.arange(m)  # vehicle-days still going out; a day's tours end at the first that does not happen
     parts = []
     for k in range(3):  # at most three tours a day
-        active = n_tours > k
-        dep = free_at if k == 0 else free_at + 50 * MINUTE + rng.exponential(75 * MINUTE, m)
-        to_work = commute & (k == 0)
-        j = rng.choice(4, m, p=[0.4, 0.3, 0.2, 0.1])
-        fav = fleet.favourites[veh, j]
-        fav = np.where(fav == home, fleet.favourites[veh, (j + 1) % 4], fav)
-        dest = np.where(to_work, fleet.work[veh], fav)
-        active &= (dest != home) & ((dep - start < 21.5 * HOUR) | to_work)
-        dwell = np.where(to_work, rng.normal(8.5 * HOUR, 40 * MINUTE, m).clip(5 * HOUR, 10.5 * HOUR),
-                         (50 * MINUTE + rng.exponential(45 * MINUTE, m)).clip(max=3 * HOUR))
-        f_out = clock.factor(fleet.driver_factor[veh], dep, rng)
-        arrive = dep + travel_s[home, dest] * f_out
-        back = arrive + dwell
-        f_back = clock.factor(fleet.driver_factor[veh], back, rng)
-        home_again = back + travel_s[dest, home] * f_back
-        a = np.flatnonzero(active)
-        parts.append(Legs(vehicle=np.concatenate([veh[a], veh[a]]),
-                          origin=np.concatenate([home[a], dest[a]]),
-                          dest=np.concatenate([dest[a], home[a]]),
-                          depart_s=np.concatenate([dep[a], back[a]]),
-                          factor=np.concatenate([f_out[a], f_back[a]])))
-        n_tours = np.where(active, n_tours, np.minimum(n_tours, k))
-        free_at = np.where(active, home_again, free_at)
+        out = out[n_tours[out] > k]
+        v, home = veh[out], fleet.home[veh[out]]
+        dep = free_at[out] if k == 0 else free_at[out] + 50 * MINUTE + rng.exponential(75 * MINUTE, len(out))
+        to_work = commute[out] & (k == 0)
+        j = rng.choice(4, len(out), p=[0.4, 0.3, 0.2, 0.1])
+        fav = fleet.favourites[v, j]
+        fav = np.where(fav == home, fleet.favourites[v, (j + 1) % 4], fav)
+        dest = np.where(to_work, fleet.work[v], fav)
+        go = (dest != home) & ((dep - start[out] < 21.5 * HOUR) | to_work)
+        out, v, home, dep, to_work, dest = out[go], v[go], home[go], dep[go], to_work[go], dest[go]
+        n = len(out)
+        dwell = np.where(to_work, rng.normal(8.5 * HOUR, 40 * MINUTE, n).clip(5 * HOUR, 10.5 * HOUR),
+                         (50 * MINUTE + rng.exponential(45 * MINUTE, n)).clip(max=3 * HOUR))
+        f_out = clock.factor(fleet.driver_factor[v], dep, rng)
+        back = dep + travel_s[home, dest] * f_out + dwell
+        f_back = clock.factor(fleet.driver_factor[v], back, rng)
+        free_at[out] = back + travel_s[dest, home] * f_back
+        parts.append(Legs(vehicle=np.concatenate([v, v]), origin=np.concatenate([home, dest]),
+                          dest=np.concatenate([dest, home]), depart_s=np.concatenate([dep, back]),
+                          factor=np.concatenate([f_out, f_back])))
     return Legs.concat(parts)
 
 
@@ -330,26 +327,30 @@ def drop_overlaps(legs: Legs, travel_s, protected, min_stop_s=45 * MINUTE) -> Le
     outings, offender drives) are always kept. The legs come back sorted by
     vehicle, then departure (see :meth:`Legs.vehicle_order`).
     """
+    order = legs.vehicle_order()  # sorted once, so that each pass reads contiguous columns
+    legs, protected = legs.take(order), protected[order]
+    del order
+    vehicle, depart, joins_all = legs.vehicle, legs.depart_s, legs.joins_previous
     keep = np.ones(len(legs), dtype=bool)
-    order = legs.vehicle_order()
-    in_order = order
-    arrive = legs.depart_s + travel_s[legs.origin, legs.dest] * legs.factor
+    arrive = depart + travel_s[legs.origin, legs.dest] * legs.factor
+    idx = np.arange(len(legs))
     for _ in range(6):  # each pass removes the first of a run of clashes
-        idx = order[keep[order]]
-        joins = legs.joins_previous[idx]
+        v, dep, arr, joins, prot = vehicle[idx], depart[idx], arrive[idx], joins_all[idx], protected[idx]
         start_pos = np.maximum.accumulate(np.where(joins, 0, np.arange(len(idx))))
-        trip_time = arrive[idx] - legs.depart_s[idx[start_pos]]
-        same = legs.vehicle[idx[1:]] == legs.vehicle[idx[:-1]]
-        gap = legs.depart_s[idx[1:]] - arrive[idx[:-1]]
+        trip_time = arr - dep[start_pos]
+        same = v[1:] == v[:-1]
+        gap = dep[1:] - arr[:-1]
         need = np.where(joins[1:], -60.0, min_stop_s + 0.5 * trip_time[:-1])
         bad = same & (gap < need)
         clash = np.zeros(len(idx), dtype=bool)
-        clash[1:] = bad & ~protected[idx[1:]]
+        clash[1:] = bad & ~prot[1:]
         # a protected leg clashing with an ordinary one before it: drop the ordinary one
-        clash[:-1] |= bad & protected[idx[1:]] & ~protected[idx[:-1]] & ~joins[:-1]
-        clash[1:] |= clash[:-1] & joins[1:] & ~protected[idx[1:]]  # and its continuation
+        clash[:-1] |= bad & prot[1:] & ~prot[:-1] & ~joins[:-1]
+        clash[1:] |= clash[:-1] & joins[1:] & ~prot[1:]  # and its continuation
         if not clash.any():
             break
         keep[idx[clash]] = False
-        order = order[np.isin(legs.vehicle[order], legs.vehicle[idx[clash]])]  # look again there only
-    return legs.take(in_order[keep[in_order]])
+        again = np.zeros(int(vehicle[-1]) + 1, dtype=bool)
+        again[v[clash]] = True
+        idx = idx[again[v] & keep[idx]]  # look again at those vehicles only
+    return legs.take(keep)

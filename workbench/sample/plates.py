@@ -162,13 +162,17 @@ def raw_plates(plates: np.ndarray, states: np.ndarray) -> np.ndarray:
     for state in np.unique(states):
         split = STATE_FORMATS.get(state, ("", 3))[1]
         idx = np.flatnonzero(states == state)
-        out[idx] = [p[:split] + " " + p[split:] for p in plates[idx]]
+        text = plates[idx].astype(str)
+        spaced = np.strings.add(np.strings.add(np.strings.slice(text, 0, split), " "),
+                                np.strings.slice(text, split, None))
+        out[idx] = spaced.astype(object)
     return out
 
 
 def has_lookalike(plates: np.ndarray) -> np.ndarray:
     """True where a plate holds at least one character that can be misread."""
-    return np.array([any(ch in LOOKALIKES for ch in p) for p in plates], dtype=bool)
+    chars = np.asarray(plates, dtype=object).astype("S")  # fixed width, padded with NUL (no look-alike)
+    return _N_ALT[chars.view(np.uint8).reshape(len(chars), chars.dtype.itemsize)].any(axis=1)
 
 
 def misread(plates: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -274,15 +274,17 @@ def simulate_alpr(city, cameras, incidents, *, start, days, seed, n_vehicles=Non
                                        off_exit, occurred_s, clock, routes.travel_s, rng_plan)
     free_veh, free_day = np.nonzero(~(busy_convoy | busy_off))
     chunk = 1_000_000  # vehicle-days planned at a time, to bound the temporaries
-    regular = Legs.concat([regular_legs(fleet, free_veh[i:i + chunk], free_day[i:i + chunk], clock,
-                                        routes.travel_s, rng_plan)
-                           for i in range(0, len(free_veh), chunk)])
-    sync_clones(regular, fleet, routes, clock, rng_plan)
-    legs = Legs.concat([regular, convoy, offender])
-    del regular, convoy, offender  # each copy of the legs is ~0.6 GB at 10M reads
-    cloned = np.concatenate([np.flatnonzero(fleet.clone_of >= 0), fleet.clone_of[fleet.clone_of >= 0]])
-    legs = vary_routes(legs, routes.travel_s, rng_plan,
-                       keep=(legs.group >= 0) | np.isin(legs.vehicle, cloned))
+    regular = [regular_legs(fleet, free_veh[i:i + chunk], free_day[i:i + chunk], clock,
+                            routes.travel_s, rng_plan)
+               for i in range(0, len(free_veh), chunk)]
+    # one concatenation: each copy of the legs is ~0.6 GB at 10M reads
+    legs = Legs.concat([*regular, convoy, offender])
+    del regular, convoy, offender
+    sync_clones(legs, fleet, routes, clock, rng_plan)  # clones and originals drive ordinary days only
+    cloned = np.zeros(len(fleet), dtype=bool)
+    cloned[fleet.clone_of >= 0] = True
+    cloned[fleet.clone_of[fleet.clone_of >= 0]] = True
+    legs = vary_routes(legs, routes.travel_s, rng_plan, keep=(legs.group >= 0) | cloned[legs.vehicle])
     legs = drop_overlaps(legs, routes.travel_s, protected=legs.group >= 0)
 
     incidents_linked = chosen.iloc[linked] if len(linked) else None
