@@ -108,7 +108,7 @@ def reachable(point, minutes, roads, cameras=None, speed_factor=1.0, buffer_m=30
                              geometry=pieces, crs=WGS84)
     if len(edges):
         metric = edges.to_crs(net.crs).buffer(buffer_m).union_all()
-        area = shapely.ops.transform(lambda xx, yy: unproject(xx, yy, net.crs), metric)
+        area = shapely.transform(metric, lambda xx, yy: unproject(xx, yy, net.crs), interleaved=False)
     else:
         area = shapely.Point(lon, lat).buffer(1e-9)
 
