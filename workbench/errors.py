@@ -61,7 +61,3 @@ class PermissionDenied(WorkbenchError, PermissionError):
 
 class SourceError(WorkbenchError):
     """A live source (database, HTTP feed, file drop) failed or sent something unusable; retry later."""
-
-
-class SourceError(WorkbenchError):
-    """A live source (database, HTTP feed, file drop) failed or sent something unusable; retry later."""
