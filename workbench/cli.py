@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     from workbench.live import cli as live_cli
 
     live_cli.add_parser(sub)
+    from workbench.ui import serve as ui_serve
+
+    ui_serve.add_parser(sub)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""The four dashboards as serve factories (one new object per session)."""
