@@ -66,3 +66,13 @@ def test_errors_are_one_plain_line_and_a_nonzero_exit(tmp_path, args, message):
 def test_profiles_lists_the_built_ins():
     code, out, _ = workbench("profiles")
     assert code == 0 and "spd-alpr" in out and "chicago-crimes" in out
+
+
+def test_sample_writes_a_scenario_the_store_can_load(tmp_path):
+    out = tmp_path / "tiny"
+    code, stdout, err = workbench("sample", "--out", out, "--days", "10", "--alpr-days", "0", "--seed", "3")
+    assert code == 0, err
+    assert "incidents" in stdout and (out / "incidents.parquet").is_file()
+    code, stdout, err = workbench("load", "incidents", out / "incidents.parquet", "--store", tmp_path / "s.duckdb")
+    assert code == 0, err
+    assert " 0 rejected" in stdout

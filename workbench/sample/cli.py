@@ -10,8 +10,6 @@ import argparse
 import sys
 import time
 
-from workbench.errors import WorkbenchError
-
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``sample`` on an argparse ``subparsers`` object and return its parser."""
@@ -31,7 +29,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--tz", default="America/New_York", help="agency time zone")
     p.add_argument("--origin", type=float, nargs=2, metavar=("LON", "LAT"), default=None,
                    help="city centre (default: Columbus, Ohio)")
-    p.set_defaults(run=run)
+    p.set_defaults(func=run)
     return p
 
 
@@ -41,14 +39,10 @@ def run(args) -> int:
     from workbench.sample.scenario import generate
 
     t0 = time.perf_counter()
-    try:
-        scenario = generate(seed=args.seed, days=args.days, alpr_days=args.alpr_days,
-                            start=args.start, origin=tuple(args.origin or DEFAULT_ORIGIN),
-                            tz=args.tz, scale=args.scale, alpr_scale=args.alpr_scale)
-        out = scenario.save(args.out)
-    except WorkbenchError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    scenario = generate(seed=args.seed, days=args.days, alpr_days=args.alpr_days,
+                        start=args.start, origin=tuple(args.origin or DEFAULT_ORIGIN),
+                        tz=args.tz, scale=args.scale, alpr_scale=args.alpr_scale)
+    out = scenario.save(args.out)
     for name, table in scenario.tables.items():
         print(f"{name:12s} {len(table):>10,d} rows")
     print(f"truth: {', '.join(sorted(scenario.truth))}")
@@ -58,11 +52,9 @@ def run(args) -> int:
 
 def main(argv=None) -> int:
     """Run ``sample`` on its own (``python -m workbench.sample.cli --out DIR``)."""
-    parser = argparse.ArgumentParser(prog="workbench")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_parser(sub)
-    args = parser.parse_args(["sample", *(sys.argv[1:] if argv is None else argv)])
-    return args.run(args)
+    from workbench.cli import main as workbench_main
+
+    return workbench_main(["sample", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
