@@ -185,7 +185,9 @@ def _parse_datetime(series: pd.Series, name: str, tz: str | None, formats, probl
     text = text.where(~blank, None)
     has_zone = text.str.contains(_TZ_SUFFIX, regex=True).fillna(False).to_numpy(dtype=bool)
     result = pd.Series(pd.NaT, index=series.index, dtype="datetime64[us, UTC]")
-    formats = list(formats or [None])
+    # Without a named format: ISO 8601 first (vectorised, the common case for feeds and exports),
+    # then pandas' per-value guessing for whatever is left.
+    formats = list(formats or ["ISO8601", None])
 
     def parse(values: pd.Series, utc: bool):
         out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us, UTC]" if utc else "datetime64[us]")
