@@ -54,7 +54,10 @@ class Trips:
         to_camera, depart, arrive, travel_s, distance_m (lower bound: road or
         straight line), min_travel_s (at posted speeds, if roads were given),
         speed_kmh (implied), plausible (False: impossible travel; missing: no
-        location to judge), route (edge ids of the fastest road route).
+        location to judge), route (edge ids of the fastest road route), flag
+        (``impossible_travel``: a cloned plate or misread suspect;
+        ``device_disagreement``: too fast between two mobile readers, whose
+        positions or clocks disagree; missing otherwise).
     quarantine : pandas.DataFrame
         Input rows that could not be placed, with ``reason``.
     network : CameraNetwork or None
@@ -69,7 +72,9 @@ class Trips:
     params: dict = field(default_factory=dict)
 
     def flagged_plates(self) -> pd.DataFrame:
-        """Plates with impossible legs (cloned-plate or misread suspects), most flags first.
+        """Plates with impossible travel (cloned-plate or misread suspects), most flags first.
+
+        Legs flagged ``device_disagreement`` are left out: they say the readers disagree.
 
         Returns
         -------
@@ -77,7 +82,7 @@ class Trips:
             plate, n_impossible, n_legs, first_at, last_at, max_speed_kmh.
         """
         legs = self.legs
-        bad = legs[legs["plausible"].eq(False).fillna(False).to_numpy(bool)]
+        bad = legs[legs["flag"].eq("impossible_travel").fillna(False).to_numpy(bool)]
         if not len(bad):
             return pd.DataFrame(columns=["plate", "n_impossible", "n_legs", "first_at", "last_at", "max_speed_kmh"])
         out = bad.groupby("plate", observed=True).agg(
@@ -99,7 +104,9 @@ class Trips:
             "legs": int(len(self.legs)),
             "legs_unjudged": int(plausible.isna().sum()),
             "impossible_legs": int(plausible.eq(False).fillna(False).sum()),
-            "flagged_plates": int(self.legs.loc[plausible.eq(False).fillna(False).to_numpy(bool), "plate"].nunique()),
+            "device_disagreements": int(self.legs["flag"].eq("device_disagreement").sum()),
+            "flagged_plates": int(self.legs.loc[self.legs["flag"].eq("impossible_travel").fillna(False)
+                                                .to_numpy(bool), "plate"].nunique()),
             "quarantined": int(len(self.quarantine)),
         }
 
@@ -331,6 +338,11 @@ def reconstruct(reads, cameras=None, roads=None, max_gap="30min", max_speed_kmh=
     })
     legs = _legs(in_leg, a, b, s_idx, s_trip, out_reads, labels, st, dt, lower, min_travel, speed,
                  judged, impossible, network, net_i, net_j)
+    # Too fast between two mobile readers: the devices disagree (position or clock), which is
+    # not evidence of a second vehicle; the same plate too fast past fixed cameras or one reader is.
+    kind = np.where(impossible & other_device, "device_disagreement",
+                    np.where(impossible, "impossible_travel", None))
+    legs["flag"] = pd.Series(kind[in_leg], dtype="str")
     params = dict(max_gap=max_gap, max_speed_kmh=max_speed_kmh, location_error_m=err,
                   merge_window=merge_window, clock_error_s=clock_error_s, detour_factor=detour_factor,
                   crs=crs)
