@@ -84,8 +84,9 @@ def _str(array: pa.Array) -> pd.Series:
 
 
 def _times(t0_us: int, seconds) -> pd.Series:
-    us = t0_us + np.round(np.asarray(seconds, dtype=float) * _US).astype(np.int64)
-    return pd.Series(us.astype("datetime64[us]")).dt.tz_localize("UTC")
+    us = np.round(np.asarray(seconds, dtype=float) * _US).astype(np.int64)
+    us += t0_us
+    return pd.Series(us.view("datetime64[us]"), copy=False).dt.tz_localize("UTC")
 
 
 def _codes(values):
@@ -161,15 +162,21 @@ def _signal_delays(p_off, p_factor, ordinal, p_trip, trip_start, n_pass, joint_g
     per_trip : numpy.ndarray
         Total of each trip (it arrives that much later).
     """
-    stretch = np.where(ordinal > 0, np.diff(p_off, prepend=0.0), p_off) * p_factor
-    unit = rng.exponential(share, len(p_off)).clip(max=2 * share)
+    stretch = np.diff(p_off, prepend=0.0)
+    first = ordinal == 0
+    stretch[first] = p_off[first]
+    stretch *= p_factor
+    np.maximum(stretch, 0.0, out=stretch)
+    unit = rng.exponential(share, len(p_off))
+    unit.clip(max=2 * share, out=unit)
     joint = joint_group >= 0
     if joint.any():
         shared = rng.exponential(share, (joint_group.max() + 1, ordinal[joint].max() + 1)).clip(max=2 * share)
         unit[joint] = shared[joint_group[joint], ordinal[joint]]
-    step = unit * np.maximum(stretch, 0.0)
-    step[no_delay] = 0.0
-    total = np.cumsum(step)
+    stretch *= unit  # the seconds lost on each stretch
+    stretch[no_delay] = 0.0
+    total = np.cumsum(stretch)
+    # minus what was lost before the trip's first passage
     delay = total - np.r_[0.0, total][trip_start[p_trip]]
     per_trip = np.zeros(len(n_pass))
     passes = n_pass > 0
@@ -208,13 +215,18 @@ def assemble(legs, fleet, routes, t0, rates, incidents, off_vehicles, rng, rng_h
     is_convoy, is_offender = fleet.kind == "convoy", fleet.kind == "offender"
     p_group = group[p_leg]
     p_veh = veh[p_leg]
+    p_factor = factor[p_leg]
     delay, trip_delay = _signal_delays(
-        p_off, factor[p_leg], ordinal, p_trip, trip_start, n_pass,
+        p_off, p_factor, ordinal, p_trip, trip_start, n_pass,
         joint_group=np.where(is_convoy[p_veh], p_group, -1),
         no_delay=(p_group >= 0) & is_offender[p_veh], rng=rng)
     del ordinal, p_group
-    p_time = depart[p_leg] + p_off * factor[p_leg] + delay + rng.normal(0, 0.3, len(p_leg))
-    del delay, p_off, factor
+    p_time = depart[p_leg]  # in place from here: each passage-sized array is ~80 MB at 10M reads
+    p_off *= p_factor
+    p_time += p_off
+    p_time += delay
+    p_time += rng.normal(0, 0.3, len(p_leg))
+    del delay, p_off, p_factor, factor
     keep = n_pass > 0
     trip_no = (np.cumsum(keep) - 1).astype(np.int32)  # trips passing no camera get no id
 
@@ -226,7 +238,9 @@ def assemble(legs, fleet, routes, t0, rates, incidents, off_vehicles, rng, rng_h
     src = np.concatenate([np.flatnonzero(seen), np.flatnonzero(dup)])
     is_dup = np.r_[np.zeros(int(seen.sum()), bool), np.ones(int(dup.sum()), bool)]
     # camera clocks report milliseconds
-    t_read = (p_time[src] + np.where(is_dup, rng.uniform(0.4, 2.5, len(src)), 0.0)).round(3)
+    t_read = p_time[src]
+    t_read[is_dup] += rng.uniform(0.4, 2.5, int(is_dup.sum()))
+    t_read.round(3, out=t_read)
     by_time = np.argsort(t_read)
     src, is_dup, t_read = src[by_time], is_dup[by_time], t_read[by_time]
     del by_time
@@ -273,7 +287,7 @@ def assemble(legs, fleet, routes, t0, rates, incidents, off_vehicles, rng, rng_h
         "device": _str(_take(device_dict, r_cam.astype(np.int64) * 4 + r_dir)),
         "direction": _str(_take(routes.DIRECTIONS, r_dir)),
         "address": _str(pa.nulls(n, pa.large_string())),
-    })
+    }, copy=False)
     assert list(reads.columns) == TABLES["alpr_reads"].column_names
     del t_read, r_cam, r_dir, r_plate, confidence
 
@@ -295,7 +309,7 @@ def assemble(legs, fleet, routes, t0, rates, incidents, off_vehicles, rng, rng_h
         "camera_ids": _camera_lists(route, trip_start[keep], n_pass[keep], p_cam, routes.camera_ids),
         "n_passages": n_pass[keep].astype(np.int64),
         "n_reads": np.bincount(p_trip[seen], minlength=n_trips_all)[keep].astype(np.int64),
-    })
+    }, copy=False)
     del route, trip_veh, arrive_last, trip_delay, seen
     truth["read_trips"] = pd.DataFrame({
         "read_id": read_id,
@@ -303,7 +317,7 @@ def assemble(legs, fleet, routes, t0, rates, incidents, off_vehicles, rng, rng_h
         "trip_id": _str(trip_ids.take(pa.array(r_trip))),
         "is_duplicate": is_dup,
         "is_misread": is_mis,
-    })
+    }, copy=False)
     truth["misreads"] = pd.DataFrame({
         "read_id": read_id.iloc[mis].reset_index(drop=True),
         "true_plate": pd.array(true_mis.astype(str), dtype="str"),

@@ -334,8 +334,8 @@ def drop_overlaps(legs: Legs, travel_s, protected, min_stop_s=45 * MINUTE) -> Le
     keep = np.ones(len(legs), dtype=bool)
     arrive = depart + travel_s[legs.origin, legs.dest] * legs.factor
     idx = np.arange(len(legs))
+    v, dep, arr, joins, prot = vehicle, depart, arrive, joins_all, protected  # the first pass sees all
     for _ in range(6):  # each pass removes the first of a run of clashes
-        v, dep, arr, joins, prot = vehicle[idx], depart[idx], arrive[idx], joins_all[idx], protected[idx]
         start_pos = np.maximum.accumulate(np.where(joins, 0, np.arange(len(idx))))
         trip_time = arr - dep[start_pos]
         same = v[1:] == v[:-1]
@@ -353,4 +353,5 @@ def drop_overlaps(legs: Legs, travel_s, protected, min_stop_s=45 * MINUTE) -> Le
         again = np.zeros(int(vehicle[-1]) + 1, dtype=bool)
         again[v[clash]] = True
         idx = idx[again[v] & keep[idx]]  # look again at those vehicles only
+        v, dep, arr, joins, prot = vehicle[idx], depart[idx], arrive[idx], joins_all[idx], protected[idx]
     return legs.take(keep)
