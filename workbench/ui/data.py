@@ -19,6 +19,8 @@ from workbench.errors import WorkbenchError
 
 TABLES = ("incidents", "cases", "calls", "cameras", "alpr_reads", "gunshots")
 EARTH_RADIUS_M = 6378137.0
+TIME_COLUMNS = {"incidents": "occurred_at", "calls": "received_at", "gunshots": "detected_at",
+                "alpr_reads": "read_at"}
 
 
 def lonlat_to_mercator(lon, lat):
@@ -155,11 +157,19 @@ class Workspace:
                                ignore_index=True)
             self.tables[table] = merged.drop_duplicates(key, keep="last").reset_index(drop=True)
 
+    def truncate(self, before) -> None:
+        """Keep only events before ``before`` (a live replay brings the rest)."""
+        before = pd.Timestamp(before)
+        with self._lock:
+            for name, column in TIME_COLUMNS.items():
+                frame = self.tables.get(name)
+                if frame is not None and len(frame):
+                    self.tables[name] = frame[frame[column] < before].reset_index(drop=True)
+
     def now(self) -> pd.Timestamp:
         """The latest event time in the data: "now" for windows like "last hour" on historical data."""
         latest = []
-        for name, column in (("incidents", "occurred_at"), ("calls", "received_at"),
-                             ("gunshots", "detected_at"), ("alpr_reads", "read_at")):
+        for name, column in TIME_COLUMNS.items():
             frame = self.tables.get(name)
             if frame is not None and len(frame):
                 latest.append(pd.Timestamp(frame[column].max()))

@@ -74,13 +74,12 @@ def points_element(frame: pd.DataFrame | None, *, marker: str, color: str, size:
 
 
 def paths_element(frame: pd.DataFrame | None) -> hv.Path:
-    """Vehicle tracks: one line per ``path`` value, in time order, coloured by path."""
+    """Vehicle tracks: one line per ``path`` value (a trip), in time order."""
     if frame is None or not len(frame):
         return hv.Path([])
     paths = [{("x", "y"): group[["x", "y"]].to_numpy(), "path": str(name)}
              for name, group in frame.groupby("path", sort=False)]
-    return hv.Path(paths, vdims=["path"]).opts(color="path", cmap="Category10", line_width=4, alpha=0.9,
-                                               tools=["hover"], show_legend=False)
+    return hv.Path(paths, vdims=["path"]).opts(color="#7b2cbf", line_width=4, alpha=0.85, tools=["hover"])
 
 
 def _lines(gdf) -> np.ndarray:
