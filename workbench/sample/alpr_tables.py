@@ -103,9 +103,9 @@ def _camera_lists(route, p_start, n_pass, p_cam, camera_ids) -> np.ndarray:
     """The ``camera_ids`` column: one array of camera ids per trip, shared by trips of one route.
 
     ``route`` numbers the distinct routes (trips of one route pass the same
-    cameras in the same order). Building one array per route instead of one per
-    trip keeps a 10M-read run from holding ~8M small arrays; the arrays are
-    read-only so that no trip can change another's.
+    cameras in the same order, see :func:`_routes`). Building one array per
+    route instead of one per trip keeps a 10M-read run from holding ~8M small
+    arrays; the arrays are read-only so that no trip can change another's.
     """
     rep = np.full(int(route.max(initial=-1)) + 1, -1, dtype=np.int64)
     rep[route] = np.arange(len(route))  # any trip of a route will do: they pass the same cameras
@@ -119,27 +119,29 @@ def _camera_lists(route, p_start, n_pass, p_cam, camera_ids) -> np.ndarray:
     names = pa.array(np.asarray(camera_ids, dtype=object).astype(str), pa.string())
     per_route = pa.ListArray.from_arrays(pa.array(offsets), names.take(pa.array(p_cam[passage]))).to_numpy(
         zero_copy_only=False)
-    for cameras in per_route:  # over distinct routes (anchor pairs), not trips
+    for cameras in per_route:  # over distinct camera sequences, not trips
         cameras.flags.writeable = False
     return per_route[slot[route]]
 
 
-def _routes(trip_first, trip_legs, leg_pair, n_pairs):
-    """A number per trip, equal for trips made of the same legs (anchor pairs) in the same order.
+def _routes(trip_first, trip_legs, leg_sequence, n_sequences):
+    """A number per trip, equal for trips whose legs pass the same camera sequences in the same order.
 
-    A one-leg trip is numbered by its pair; trips of several legs (a varied
-    route, an offender's drive) get numbers from ``n_pairs`` on.
+    ``leg_sequence`` numbers each leg's camera sequence (see
+    :meth:`~workbench.sample.routing.CameraRoutes.camera_sequences`). A
+    one-leg trip is numbered by its sequence; trips of several legs (a varied
+    route, an offender's drive) get numbers from ``n_sequences`` on.
     """
-    route = leg_pair[trip_first].astype(np.int64)
+    route = leg_sequence[trip_first].astype(np.int64)
     multi = np.flatnonzero(trip_legs > 1)
     if len(multi) == 0:
         return route
     code = route[multi]
     for j in range(1, int(trip_legs[multi].max())):  # legs of one trip: two, rarely more
         more = trip_legs[multi] > j
-        nxt = np.where(more, leg_pair[trip_first[multi] + np.where(more, j, 0)].astype(np.int64) + 1, 0)
-        _, code = np.unique(code * (n_pairs + 1) + nxt, return_inverse=True)
-    route[multi] = n_pairs + code
+        nxt = np.where(more, leg_sequence[trip_first[multi] + np.where(more, j, 0)].astype(np.int64) + 1, 0)
+        _, code = np.unique(code * (n_sequences + 1) + nxt, return_inverse=True)
+    route[multi] = n_sequences + code
     return route
 
 
@@ -204,7 +206,8 @@ def assemble(legs, fleet, routes, t0, rates, incidents, off_vehicles, rng, rng_h
     n_trips_all = len(first_leg)
     arrive_last = (depart[last_leg]
                    + routes.travel_s[origin[last_leg], dest[last_leg]] * factor[last_leg])
-    leg_pair = origin.astype(np.int32 if k * k < 2**31 else np.int64) * k + dest
+    pair_sequence, n_sequences = routes.camera_sequences()
+    leg_sequence = pair_sequence[origin.astype(np.int64) * k + dest]
     # camera passages, in (vehicle, time) order
     p_leg, p_cam, p_off, p_dir = routes.expand(origin, dest)
     del origin, dest
@@ -265,7 +268,9 @@ def assemble(legs, fleet, routes, t0, rates, incidents, off_vehicles, rng, rng_h
     states, state_code = _codes(fleet.state)
     makes, make_code = _codes(fleet.make)
     colors, color_code = _codes(fleet.color)
-    confidence = np.where(is_mis, rng.beta(6, 3, n), rng.beta(20, 1.5, n)).round(3)
+    confidence = rng.beta(20, 1.5, n)
+    confidence[mis] = rng.beta(6, 3, len(mis))  # misreads look less certain to the camera
+    confidence.round(3, out=confidence)
     device_dict = np.char.add(np.repeat(routes.camera_ids.astype(str), 4),
                               np.tile(np.char.add("-", routes.DIRECTIONS.astype(str)), n_cam))
 
@@ -297,8 +302,8 @@ def assemble(legs, fleet, routes, t0, rates, incidents, off_vehicles, rng, rng_h
     k_first = first_leg[keep]
     trip_veh = veh[k_first]
     kinds, kind_code = _codes(fleet.kind)
-    route = _routes(k_first, np.diff(np.r_[first_leg, n_legs])[keep], leg_pair, k * k)
-    del leg_pair
+    route = _routes(k_first, np.diff(np.r_[first_leg, n_legs])[keep], leg_sequence, n_sequences)
+    del leg_sequence
     truth["trips"] = pd.DataFrame({
         "trip_id": _str(trip_ids),
         "plate": _str(_take(plates, plate_code[trip_veh])),

@@ -171,6 +171,25 @@ class CameraRoutes:
         """Number of camera passages on the path of each anchor pair, shape (K, K)."""
         return np.diff(self.pair_ptr).reshape(self.n_anchors, self.n_anchors)
 
+    def camera_sequences(self):
+        """Number the distinct camera sequences passed on the anchor pairs' paths.
+
+        Many pairs pass the same cameras in the same order (or none), so trips
+        can share one list of camera ids per sequence.
+
+        Returns
+        -------
+        sequence : numpy.ndarray of int32, shape (K*K,)
+            Sequence number of each pair ``i*K + j``; equal numbers, equal sequences.
+        n_sequences : int
+        """
+        count = np.diff(self.pair_ptr)
+        grid = np.full((len(count), max(int(count.max(initial=0)), 1)), -1, dtype=np.int32)
+        row = np.repeat(np.arange(len(count)), count)
+        grid[row, np.arange(len(row)) - self.pair_ptr[row]] = self.passage_camera
+        distinct, sequence = np.unique(grid, axis=0, return_inverse=True)
+        return sequence.reshape(-1).astype(np.int32), len(distinct)
+
     def expand(self, origin, dest):
         """Camera passages of trips from anchor ``origin[i]`` to ``dest[i]`` (anchor positions).
 
