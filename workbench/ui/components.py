@@ -114,7 +114,10 @@ class MapView(pn.viewable.Viewer):
         cams = hv.DynamicMap(self._cameras, streams=[hv.streams.Params(self, ["cameras"])])
         alerts = hv.DynamicMap(self._alerts, streams=[hv.streams.Params(self, ["alerts"])])
         tracks = hv.DynamicMap(self._tracks, streams=[hv.streams.Params(self, ["tracks"])])
+        bounds = layers.extent(ws)
+        view = {} if bounds is None else dict(xlim=(bounds[0], bounds[2]), ylim=(bounds[1], bounds[3]))
         overlay = (base * areas * cells * shaded * tracks * cams * alerts).opts(
+            hv.opts.Overlay(**view)).opts(
             hv.opts.Overlay(responsive=True, min_height=self.height, height=self.height, xaxis=None,
                             yaxis=None, active_tools=["wheel_zoom"], title=self.title, toolbar="above",
                             default_tools=["pan", "wheel_zoom", "box_zoom", "reset", "save"]))

@@ -95,6 +95,18 @@ def _lines(gdf) -> np.ndarray:
     return np.vstack(pieces) if pieces else np.empty((0, 2))
 
 
+def extent(workspace):
+    """Web Mercator (xmin, ymin, xmax, ymax) of the city (districts, roads or incidents), for the map's view."""
+    for name in ("districts", "roads"):
+        gdf = getattr(workspace, name, None)
+        if gdf is not None and len(gdf):
+            return tuple(gdf.to_crs(WEB_MERCATOR).total_bounds)
+    incidents = workspace.tables.get("incidents")
+    if incidents is not None and len(incidents) and "web_x" in incidents:
+        return (incidents["web_x"].min(), incidents["web_y"].min(), incidents["web_x"].max(), incidents["web_y"].max())
+    return None
+
+
 _BASEMAPS: dict = {}
 
 

@@ -112,6 +112,29 @@ def app_factories(workspace, tiles: str = "") -> dict:
     return factories
 
 
+def warm_up(workspace) -> None:
+    """Build each app once before the first visitor: imports, compiled kernels and shared models.
+
+    Without it the first session pays for importing HoloViews, compiling the
+    engines' numba kernels and building the camera network (several seconds).
+    """
+    import importlib.util
+
+    from workbench.ui.apps.evaluation import ImpactEvaluation
+    from workbench.ui.apps.hotspots import HotspotExplorer
+
+    HotspotExplorer(workspace=workspace).__panel__()
+    ImpactEvaluation(workspace=workspace)
+    if importlib.util.find_spec("workbench.ui.apps.vehicles") and workspace.tables.get("alpr_reads") is not None:
+        from workbench.ui.apps.vehicles import shared_models
+
+        shared_models(workspace)
+    if importlib.util.find_spec("workbench.ui.apps.command"):
+        from workbench.ui.apps.command import CommandOverview
+
+        CommandOverview(workspace=workspace)
+
+
 def serve(workspace, *, port: int = DEFAULT_PORT, address: str = "localhost", users=None,
           oauth_provider: str | None = None, tiles: str = "", show: bool = False, threaded: bool = False,
           **kwargs):
@@ -145,6 +168,7 @@ def serve(workspace, *, port: int = DEFAULT_PORT, address: str = "localhost", us
     if users is None and not oauth_provider:
         raise WorkbenchError("serving needs a users file (--users users.yaml) or an OAuth provider: "
                              "dashboards require login")
+    warm_up(workspace)
     auth.set_users(users)
     pn.config.authorize_callback = auth.authorize
     pn.config.cookie_secret = pn.config.cookie_secret or secrets.token_hex(32)
