@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the demo on the embedded sample")
     demo.add_argument("--data", default=None, help="scenario folder (default: the committed data/sample)")
+    demo.add_argument("--summary", action="store_true", help="print the summary and exit without serving")
+    demo.add_argument("--port", type=int, default=5006, help="port for the dashboards (default 5006)")
     demo.set_defaults(func=cmd_demo)
 
     load = sub.add_parser("load", help="validate a file and upsert it into the store",

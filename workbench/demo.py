@@ -1,8 +1,9 @@
 """``workbench demo``: the main job on the embedded sample.
 
-Until the dashboards land (issue: dashboards and notebooks) the demo loads the
-committed sample scenario into a DuckDB store, validates every table, prints
-what it holds and says what will be served.
+Loads the committed sample into a DuckDB store (validating every table), prints
+what it holds, then serves the four dashboards with the feed simulator, one
+shared poller and demo logins (printed) until Ctrl-C. ``--summary`` prints the
+summary and exits without serving.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import time
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
+
+DEMO_USERS = [("analyst", "analyst"), ("investigator", "investigator"), ("evaluator", "evaluator"),
+              ("command", "command"), ("admin", "admin")]
 
 PLANNED_APPS = [
     ("Hotspot Explorer", "analyst", "KDE, Gi*, emerging hot spots, clusters and forecasts"),
@@ -56,7 +60,38 @@ def run_demo(args) -> int:
     truth = getattr(scenario, "truth", {}) or {}
     if truth:
         print("Planted truths: " + ", ".join(f"{k} ({len(v):,})" for k, v in truth.items()))
-    print("\nWhen the dashboards land, `workbench demo` will serve (panel serve, demo logins printed):")
-    for name, role, what in PLANNED_APPS:
-        print(f"  - {name} ({role}): {what}")
+    if getattr(args, "summary", False):
+        print("\n`workbench demo` serves (without --summary):")
+        for name, role, what in PLANNED_APPS:
+            print(f"  - {name} ({role}): {what}")
+        return 0
+    return serve_demo(args)
+
+
+def serve_demo(args) -> int:
+    """Serve every dashboard over the sample with a live replay and demo logins until Ctrl-C."""
+    from workbench.governance.roles import Users
+    from workbench.ui.data import load_workspace
+    from workbench.ui.live import start_live
+    from workbench.ui.serve import serve
+
+    port = getattr(args, "port", None) or 5006
+    users = Users()
+    for username, role in DEMO_USERS:
+        users.add(username, role, f"{username}-demo", iterations=10_000)
+    workspace = load_workspace(getattr(args, "data", None))
+    live = start_live(workspace)
+    print(f"\nServing the dashboards on http://localhost:{port}/ with a live replay of the sample "
+          f"(from {live.replay_start:%Y-%m-%d %H:%M} UTC at 60x).")
+    print("Demo logins (user / password -> what the role gets):")
+    from workbench.ui.auth import APPS, apps_for
+
+    for username, role in DEMO_USERS:
+        apps = ", ".join(APPS[a][0] for a in apps_for(role))
+        print(f"  {username:<13} / {username}-demo   -> {apps}")
+    print("Press Ctrl-C to stop.", flush=True)
+    try:
+        serve(workspace, port=port, users=users)
+    finally:
+        live.stop()
     return 0
