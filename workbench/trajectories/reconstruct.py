@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from workbench.data.crs import project
 from workbench.errors import TrajectoryError
@@ -210,44 +211,43 @@ def reconstruct(reads, cameras=None, roads=None, max_gap="30min", max_speed_kmh=
     bad_plate = plate.isna().to_numpy() | (plate.astype("str").str.len() == 0).to_numpy()
     reason[bad_plate] = "plate missing"
     reason[t_us.isna().to_numpy() & (reason == None)] = "read_at missing or unparseable"  # noqa: E711
-    cam = reads["camera_id"] if "camera_id" in reads else pd.Series([None] * n, dtype="str")
-    has_cam = cam.notna().to_numpy()
-    cam_ids = None
-    if cameras is not None:
+    if "camera_id" in reads:
+        cam_codes, cam_labels = pd.factorize(reads["camera_id"], sort=True)  # -1 for missing
+        cam_labels = np.asarray(cam_labels, dtype=object)
+    else:
+        cam_codes, cam_labels = np.full(n, -1, dtype=np.int64), np.array([], dtype=object)
+    if cameras is not None and len(cam_labels):
         cam_ids = network.camera_ids if network is not None else cameras["camera_id"].astype(str).unique()
-        known = pd.Index(cam_ids).get_indexer(cam.astype(object)) >= 0
-        unknown = has_cam & ~known & (reason == None)  # noqa: E711
-        reason[unknown] = [f"unknown camera {c!r}" for c in cam[unknown]]
+        label_known = pd.Index(cam_ids).get_indexer(cam_labels) >= 0
+        unknown = (cam_codes >= 0) & ~label_known[np.maximum(cam_codes, 0)] & (reason == None)  # noqa: E711
+        reason[unknown] = [f"unknown camera {c!r}" for c in cam_labels[cam_codes[unknown]]]
     quarantine_mask = reason != None  # noqa: E711
     quarantine = reads[quarantine_mask].assign(reason=reason[quarantine_mask])
     ok = ~quarantine_mask
     if not ok.all():
-        reads, cam, t_us = reads[ok].reset_index(drop=True), cam[ok].reset_index(drop=True), t_us[ok]
-        has_cam = has_cam[ok]
+        reads, t_us, cam_codes = reads[ok].reset_index(drop=True), t_us[ok], cam_codes[ok]
     t = _asi8_us(t_us)
 
     # positions: camera index and metres
     codes, plates = pd.factorize(reads["plate"], sort=False)
     order = _sort_order(codes, t)
-    codes, t = codes[order], t[order]
-    cam_s = cam.iloc[order].reset_index(drop=True)
-    cam_codes, cam_labels = pd.factorize(cam_s, sort=True)  # -1 for missing
+    codes, t, cam_codes = codes[order], t[order], cam_codes[order]
     x = np.full(len(order), np.nan)
     y = np.full(len(order), np.nan)
     src_err = np.full(len(order), np.nan)
-    if cameras is not None and len(order):
+    if cameras is not None and len(order) and len(cam_labels):
         cams = cameras.drop_duplicates("camera_id").set_index("camera_id")
         if network is not None:
-            cxy = pd.DataFrame(network.camera_xy, index=network.camera_ids).reindex(cam_labels.astype(object))
+            cxy = pd.DataFrame(network.camera_xy, index=network.camera_ids).reindex(cam_labels)
         else:
             cx, cy, _ = project(cams["lon"], cams["lat"])
-            cxy = pd.DataFrame(np.c_[cx, cy], index=cams.index.astype(str)).reindex(cam_labels.astype(object))
+            cxy = pd.DataFrame(np.c_[cx, cy], index=cams.index.astype(str)).reindex(cam_labels)
         on_cam = cam_codes >= 0
         x[on_cam] = cxy.to_numpy()[cam_codes[on_cam], 0]
         y[on_cam] = cxy.to_numpy()[cam_codes[on_cam], 1]
         src_err[on_cam] = err["camera"]
     crs = network.crs if network is not None else None
-    if {"lon", "lat"} <= set(reads.columns):
+    if {"lon", "lat"} <= set(reads.columns) and (np.isnan(x).any()):
         lon = reads["lon"].to_numpy(float)[order]
         lat = reads["lat"].to_numpy(float)[order]
         own = np.isnan(x) & np.isfinite(lon) & np.isfinite(lat)
@@ -255,8 +255,12 @@ def reconstruct(reads, cameras=None, roads=None, max_gap="30min", max_speed_kmh=
             ox, oy, crs = project(lon[own], lat[own], crs)
             x[own], y[own] = ox, oy
             src_err[own] = err["reader"]
-    device = reads["device"].iloc[order] if "device" in reads else pd.Series([None] * len(order))
-    dev_codes = pd.factorize(device, sort=False)[0]
+    if "device" in reads:
+        dev_codes0, dev_labels = pd.factorize(reads["device"], sort=False)
+        dev_codes = dev_codes0[order]
+        device = pa.array(np.asarray(dev_labels, dtype=object), pa.string())
+    else:
+        dev_codes, device = np.full(len(order), -1, dtype=np.int64), pa.array([], pa.string())
     place = np.where(cam_codes >= 0, cam_codes, -2 - dev_codes)  # same camera, or same mobile device
 
     # 1. repeat reads at one place
@@ -314,13 +318,15 @@ def reconstruct(reads, cameras=None, roads=None, max_gap="30min", max_speed_kmh=
     start_us, end_us = t[first], t[last]
     dur_h = (end_us - start_us) / _US / 3600
     trip_plate = codes[first]
-    labels = _sighting_labels(cam_labels, cam_codes[s_idx], device.to_numpy()[s_idx] if len(s_idx) else [])
+    labels = _sighting_labels(cam_labels, cam_codes[s_idx], device, dev_codes[s_idx])
     s_first = np.flatnonzero(new_trip)
-    cam_lists = pa.ListArray.from_arrays(pa.array(np.r_[s_first, len(s_idx)].astype(np.int32)), labels).to_pandas()
+    offsets = pa.array(np.r_[s_first, len(s_idx)].astype(np.int32))
+    cam_lists = pd.Series(pd.arrays.ArrowExtensionArray(pa.ListArray.from_arrays(offsets, labels)))
+    plate_text = pa.array(np.asarray(plates, dtype=object), pa.string())
     utc = "datetime64[us]"
     trips = pd.DataFrame({
         "trip_id": np.arange(n_trips, dtype=np.int64),
-        "plate": pd.Series(plates.take(trip_plate) if len(trip_plate) else [], dtype="str"),
+        "plate": _take(plate_text, trip_plate),
         "start": pd.Series(start_us.astype(utc)).dt.tz_localize("UTC"),
         "end": pd.Series(end_us.astype(utc)).dt.tz_localize("UTC"),
         "n_reads": np.bincount(read_trip, minlength=n_trips),
@@ -330,14 +336,14 @@ def reconstruct(reads, cameras=None, roads=None, max_gap="30min", max_speed_kmh=
         "mean_speed_kmh": np.where(dur_h > 0, trip_len / 1000 / np.where(dur_h > 0, dur_h, 1), np.nan),
     })
     out_reads = pd.DataFrame({
-        "read_id": reads["read_id"].to_numpy()[order],
-        "plate": pd.Series(plates.take(codes) if len(codes) else [], dtype="str"),
+        "read_id": _take(pa.array(reads["read_id"]), order),
+        "plate": _take(plate_text, codes),
         "read_at": pd.Series(t.astype(utc)).dt.tz_localize("UTC"),
         "trip_id": read_trip,
         "is_repeat": is_repeat,
     })
-    legs = _legs(in_leg, a, b, s_idx, s_trip, out_reads, labels, st, dt, lower, min_travel, speed,
-                 judged, impossible, network, net_i, net_j)
+    legs = _legs(in_leg, a, b, s_idx, s_trip, plate_text, codes, pa.array(reads["read_id"]), order, labels, st,
+                 dt, lower, min_travel, speed, judged, impossible, network, net_i, net_j)
     # Too fast between two mobile readers: the devices disagree (position or clock), which is
     # not evidence of a second vehicle; the same plate too fast past fixed cameras or one reader is.
     kind = np.where(impossible & other_device, "device_disagreement",
@@ -349,7 +355,14 @@ def reconstruct(reads, cameras=None, roads=None, max_gap="30min", max_speed_kmh=
     return Trips(trips=trips, reads=out_reads, legs=legs, quarantine=quarantine, network=network, params=params)
 
 
-def _sighting_labels(cam_labels, cam_codes, device) -> pa.Array:
+def _take(array: pa.Array, indices) -> pd.Series:
+    """``array[indices]`` as a pandas ``str`` Series, without Python strings."""
+    if not isinstance(array, (pa.Array, pa.ChunkedArray)):
+        array = pa.array(array)
+    return array.take(pa.array(np.asarray(indices, dtype=np.int64))).cast(pa.string()).to_pandas()
+
+
+def _sighting_labels(cam_labels, cam_codes, device, dev_codes) -> pa.Array:
     """Camera id of each sighting (or the device of a mobile read) as an Arrow string array."""
     cam_dict = pa.array(np.asarray(cam_labels, dtype=object).astype(str) if len(cam_labels) else [], pa.string())
     on_cam = cam_codes >= 0
@@ -357,26 +370,26 @@ def _sighting_labels(cam_labels, cam_codes, device) -> pa.Array:
                                          cam_dict).cast(pa.string()) if len(cam_dict) else \
         pa.nulls(len(cam_codes), pa.string())
     if (~on_cam).any():
-        dev = pa.array(pd.Series(device, dtype="str").to_numpy(na_value=None), pa.string())
-        out = pa.compute.if_else(pa.array(on_cam), out, dev)
+        has_dev = dev_codes >= 0
+        dev = pa.DictionaryArray.from_arrays(pa.array(np.maximum(dev_codes, 0).astype(np.int32), mask=~has_dev),
+                                             device if len(device) else pa.array([""])).cast(pa.string())
+        out = pc.if_else(pa.array(on_cam), out, dev)
     return out
 
 
-def _legs(in_leg, a, b, s_idx, s_trip, out_reads, labels, st, dt, lower, min_travel, speed, judged,
-          impossible, network, net_i, net_j):
+def _legs(in_leg, a, b, s_idx, s_trip, plate_text, codes, read_ids, order, labels, st, dt, lower, min_travel,
+          speed, judged, impossible, network, net_i, net_j):
     k = np.flatnonzero(in_leg)
     ra, rb = s_idx[a[k]], s_idx[b[k]]
-    read_id = out_reads["read_id"].to_numpy()
     plausible = pd.array(np.where(judged[k], ~impossible[k], False), dtype="boolean")
     plausible[~judged[k]] = pd.NA
-    lab = labels.to_pandas() if len(labels) else pd.Series([], dtype="str")
     legs = pd.DataFrame({
         "trip_id": s_trip[a[k]],
-        "plate": out_reads["plate"].to_numpy()[ra],
-        "from_read_id": read_id[ra],
-        "to_read_id": read_id[rb],
-        "from_camera": lab.to_numpy()[a[k]],
-        "to_camera": lab.to_numpy()[b[k]],
+        "plate": _take(plate_text, codes[ra]),
+        "from_read_id": _take(read_ids, order[ra]),
+        "to_read_id": _take(read_ids, order[rb]),
+        "from_camera": _take(labels, a[k]),
+        "to_camera": _take(labels, b[k]),
         "depart": pd.Series(st[a[k]].astype("datetime64[us]")).dt.tz_localize("UTC"),
         "arrive": pd.Series(st[b[k]].astype("datetime64[us]")).dt.tz_localize("UTC"),
         "travel_s": dt[k],
@@ -385,8 +398,6 @@ def _legs(in_leg, a, b, s_idx, s_trip, out_reads, labels, st, dt, lower, min_tra
         "speed_kmh": speed[k],
         "plausible": plausible,
     })
-    legs["from_camera"] = legs["from_camera"].astype("str")
-    legs["to_camera"] = legs["to_camera"].astype("str")
     if network is not None and len(k):
         n1 = len(network.camera_ids)
         ni, nj = net_i[k].astype(np.int64), net_j[k].astype(np.int64)
