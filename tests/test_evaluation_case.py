@@ -68,6 +68,9 @@ def test_clearance_rates_by_incident_column_and_unknown_type_rejected():
                              incidents=incidents)
     assert set(by_cat["offense_category"]) == {"violent", "property"}
     assert by_cat["cases"].sum() == 500
+    one_name = clearance_rates(cases.drop(columns="offense_category"), by="offense_category", freq=None,
+                               incidents=incidents)
+    pd.testing.assert_frame_equal(one_name, by_cat)
     bad = cases.assign(clearance_type=cases["clearance_type"].fillna("solved"))
     with pytest.raises(EvaluationError, match="outside"):
         clearance_rates(bad)

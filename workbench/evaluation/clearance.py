@@ -97,7 +97,7 @@ def clearance_rates(cases: pd.DataFrame, by=None, freq: str | None = "M", method
     ----------
     cases : DataFrame
         Canonical cases table.
-    by : list of str, optional
+    by : str or list of str, optional
         Grouping columns, from ``cases`` or (joined on ``incident_id``) ``incidents``,
         e.g. ``["offense_category"]`` or ``["district", "rtcc_assisted"]``.
     freq : str or None
@@ -132,7 +132,7 @@ def clearance_rates(cases: pd.DataFrame, by=None, freq: str | None = "M", method
     >>> float(clearance_rates(cases, freq="M")["rate"].iloc[0])
     0.3333333333333333
     """
-    by = list(by or [])
+    by = [by] if isinstance(by, str) else list(by or [])
     if method not in ("cohort", "period"):
         raise EvaluationError(f"method must be 'cohort' or 'period', got {method!r}")
     if ci != "wilson":
