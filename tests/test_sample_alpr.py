@@ -280,6 +280,19 @@ def test_trip_camera_lists_round_trip_through_parquet(sim, tmp_path):
     assert all(len(ids) >= 1 for ids in labelled_first["camera_ids"])
 
 
+def test_trips_passing_the_same_cameras_share_one_read_only_camera_list(sim):
+    _, truth = sim
+    trips = truth["trips"]
+    sequences = trips["camera_ids"].map(tuple).nunique()
+    # a list object per camera sequence (or pair of them), not per trip: what keeps 10M-read runs in memory
+    assert sequences <= trips["camera_ids"].map(id).nunique() <= 3 * sequences < len(trips) / 50
+    shared = trips["camera_ids"].iloc[0]
+    before = tuple(shared)
+    with pytest.raises(ValueError, match="read-only"):
+        shared[0] = "ALPR-999"  # editing one trip's list must not rewrite every trip sharing it
+    assert tuple(trips["camera_ids"].iloc[0]) == before
+
+
 def test_same_seed_same_reads_other_seed_other_reads(world, period):
     city, cameras, incidents = world
     kw = dict(start=period, days=2, scale=0.1, directions="heading", tz=TZ)

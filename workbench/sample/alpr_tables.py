@@ -5,7 +5,8 @@ Truth tables (names and columns are a contract for the engines' tests)
 ``trips``
     trip_id, plate, vehicle_id, kind, start, end (departure and arrival, UTC, whole seconds),
     camera_ids (array of str per trip, as pandas reads a Parquet list<string>
-    column: every camera passed, in order, read or missed), n_passages,
+    column: every camera passed, in order, read or missed; trips passing the
+    same cameras share one read-only array), n_passages,
     n_reads (reads excluding duplicates). Only trips passing a camera are listed.
 ``read_trips``
     read_id, vehicle_id, trip_id, is_duplicate, is_misread: every read (in ``read_at`` order).
@@ -124,6 +125,18 @@ def _camera_lists(route, p_start, n_pass, p_cam, camera_ids) -> np.ndarray:
     return per_route[slot[route]]
 
 
+def _relabel(values, size: int) -> np.ndarray:
+    """Numbers 0..m-1 for the m distinct ``values`` (all in [0, size)), in the order of the values.
+
+    A table over [0, size) when that is not much larger than ``values``: no sort.
+    """
+    if size > 4 * len(values) + 1_000_000:
+        return np.unique(values, return_inverse=True)[1].reshape(-1)
+    present = np.zeros(size, dtype=bool)
+    present[values] = True
+    return (np.cumsum(present) - 1)[values]
+
+
 def _routes(trip_first, trip_legs, leg_sequence, n_sequences):
     """A number per trip, equal for trips whose legs pass the same camera sequences in the same order.
 
@@ -140,7 +153,7 @@ def _routes(trip_first, trip_legs, leg_sequence, n_sequences):
     for j in range(1, int(trip_legs[multi].max())):  # legs of one trip: two, rarely more
         more = trip_legs[multi] > j
         nxt = np.where(more, leg_sequence[trip_first[multi] + np.where(more, j, 0)].astype(np.int64) + 1, 0)
-        _, code = np.unique(code * (n_sequences + 1) + nxt, return_inverse=True)
+        code = _relabel(code * (n_sequences + 1) + nxt, (int(code.max()) + 1) * (n_sequences + 1))
     route[multi] = n_sequences + code
     return route
 
