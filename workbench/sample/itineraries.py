@@ -20,6 +20,7 @@ import numpy as np
 HOUR = 3600.0
 MINUTE = 60.0
 MIN_FACTOR = 0.92
+BLOCK = 2_000_000  # legs checked at a time by drop_overlaps
 
 
 def within(values, low, high, rng):
@@ -333,33 +334,46 @@ def drop_overlaps(legs: Legs, travel_s, protected, min_stop_s=45 * MINUTE) -> Le
     outings, offender drives) are always kept. The legs come back sorted by
     vehicle, then departure (see :meth:`Legs.vehicle_order`).
     """
-    order = legs.vehicle_order()  # sorted once, so that each pass reads contiguous columns
-    legs, protected = legs.take(order), protected[order]
-    del order
-    vehicle, depart, joins_all = legs.vehicle, legs.depart_s, legs.joins_previous
-    keep = np.ones(len(legs), dtype=bool)
-    arrive = travel_s[legs.origin, legs.dest]
-    arrive *= legs.factor
-    arrive += depart
-    idx = np.arange(len(legs))
-    v, dep, arr, joins, prot = vehicle, depart, arrive, joins_all, protected  # the first pass sees all
+    order = legs.vehicle_order()
+    vehicle = legs.vehicle[order]
+    n = len(order)
+    # blocks of ~2M legs holding whole vehicles (clashes are per vehicle): a block's temporaries
+    # are reused from the heap instead of each costing fresh pages, as 17M-leg arrays would
+    cuts = np.searchsorted(vehicle, vehicle[np.arange(BLOCK, n, BLOCK)])
+    bounds = np.unique(np.r_[0, cuts, n])
+    keep = np.zeros(n, dtype=bool)
+    for a, b in zip(bounds[:-1], bounds[1:]):  # over blocks, ~9 at 10M reads
+        i = order[a:b]
+        arrive = travel_s[legs.origin[i], legs.dest[i]]
+        arrive *= legs.factor[i]
+        depart = legs.depart_s[i]
+        arrive += depart
+        keep[a:b] = _clash_free(vehicle[a:b], depart, arrive, legs.joins_previous[i], protected[i], min_stop_s)
+    return legs.take(order[keep])
+
+
+def _clash_free(vehicle, depart, arrive, joins, protected, min_stop_s):
+    """Which legs :func:`drop_overlaps` keeps, for legs sorted by vehicle, then departure."""
+    keep = np.ones(len(vehicle), dtype=bool)
+    idx = np.arange(len(vehicle))
+    v, dep, arr, jn, prot = vehicle, depart, arrive, joins, protected  # the first pass sees all
     for _ in range(6):  # each pass removes the first of a run of clashes
-        start_pos = np.maximum.accumulate(np.where(joins, 0, np.arange(len(idx))))
+        start_pos = np.maximum.accumulate(np.where(jn, 0, np.arange(len(idx))))
         trip_time = arr - dep[start_pos]
         same = v[1:] == v[:-1]
         gap = dep[1:] - arr[:-1]
-        need = np.where(joins[1:], -60.0, min_stop_s + 0.5 * trip_time[:-1])
+        need = np.where(jn[1:], -60.0, min_stop_s + 0.5 * trip_time[:-1])
         bad = same & (gap < need)
         clash = np.zeros(len(idx), dtype=bool)
         clash[1:] = bad & ~prot[1:]
         # a protected leg clashing with an ordinary one before it: drop the ordinary one
-        clash[:-1] |= bad & prot[1:] & ~prot[:-1] & ~joins[:-1]
-        clash[1:] |= clash[:-1] & joins[1:] & ~prot[1:]  # and its continuation
+        clash[:-1] |= bad & prot[1:] & ~prot[:-1] & ~jn[:-1]
+        clash[1:] |= clash[:-1] & jn[1:] & ~prot[1:]  # and its continuation
         if not clash.any():
             break
         keep[idx[clash]] = False
         again = np.zeros(int(vehicle[-1]) + 1, dtype=bool)
         again[v[clash]] = True
         idx = idx[again[v] & keep[idx]]  # look again at those vehicles only
-        v, dep, arr, joins, prot = vehicle[idx], depart[idx], arrive[idx], joins_all[idx], protected[idx]
-    return legs.take(keep)
+        v, dep, arr, jn, prot = vehicle[idx], depart[idx], arrive[idx], joins[idx], protected[idx]
+    return keep
