@@ -299,20 +299,22 @@ def vary_routes(legs: Legs, travel_s, rng, *, share=0.5, max_detour=1.25, tries=
     if keep is not None:
         chosen &= ~keep
     pending = np.flatnonzero(chosen)
+    index = np.int32 if k * k < 2**31 else np.int64
+    o, d = legs.origin[pending].astype(index), legs.dest[pending].astype(index)
+    limit = max_detour * np.maximum(flat[o * k + d], 1.0)
     found, found_via = [], []
     for _ in range(tries):  # draw one anchor at a time, only for legs still looking
         if len(pending) == 0:
             break
-        o = legs.origin[pending].astype(np.int64)
-        d = legs.dest[pending].astype(np.int64)
-        via = rng.integers(0, k, len(pending))
-        limit = max_detour * np.maximum(flat[o * k + d], 1.0)
+        via = rng.integers(0, k, len(pending), dtype=index)
         ok = (flat[o * k + via] + flat[via * k + d] <= limit) & (via != o) & (via != d)
         found.append(pending[ok])
         found_via.append(via[ok])
-        pending = pending[~ok]
+        pending, o, d, limit = pending[~ok], o[~ok], d[~ok], limit[~ok]
     idx = np.concatenate(found) if found else np.zeros(0, np.int64)
-    w = np.concatenate(found_via) if found_via else np.zeros(0, np.int64)
+    w = np.concatenate(found_via) if found_via else np.zeros(0, index)
+    in_order = np.argsort(idx, kind="stable")  # merges the sorted runs of the rounds
+    idx, w = idx[in_order], w[in_order]
     second = Legs(vehicle=legs.vehicle[idx], origin=w, dest=legs.dest[idx],
                   depart_s=legs.depart_s[idx] + travel_s[legs.origin[idx], w] * legs.factor[idx],
                   factor=legs.factor[idx], joins_previous=np.ones(len(idx), bool), group=legs.group[idx])
