@@ -78,6 +78,9 @@ class Workspace:
         The sample's planted truth (empty for agency data); notebooks use it to check results.
     rollout : pandas.DataFrame or None
         District RTCC launch dates (``district``, ``rtcc_start``) when known.
+    hotlist : pandas.DataFrame or None
+        Plates of interest (:class:`workbench.trajectories.Hotlist` entries) screened
+        by the system against every read (the sample's planted hotlist by default).
     source : str
         Where the data came from, for the page footer.
     """
@@ -91,6 +94,7 @@ class Workspace:
     rollout: pd.DataFrame | None = None
     source: str = ""
     live: object = None
+    hotlist: pd.DataFrame | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __getattr__(self, name):
@@ -110,7 +114,8 @@ class Workspace:
             tables[name] = with_mercator(frame) if {"lon", "lat"} <= set(frame.columns) else frame
         truth = getattr(scenario, "truth", {}) or {}
         return cls(tables=tables, roads=scenario.roads, districts=scenario.districts, beats=scenario.beats,
-                   tz=scenario.tz, truth=truth, rollout=truth.get("rollout"), source=source)
+                   tz=scenario.tz, truth=truth, rollout=truth.get("rollout"), source=source,
+                   hotlist=truth.get("hotlist"))
 
     @classmethod
     def from_store(cls, path, geography=None, rollout=None) -> "Workspace":

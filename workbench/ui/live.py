@@ -17,6 +17,92 @@ import pandas as pd
 
 LIVE_TABLES = ("calls", "incidents", "gunshots", "alpr_reads")
 
+#: Who screens reads against the hotlist: the workbench itself, not the person viewing a page.
+SYSTEM_USER = "rtcc-system"
+SYSTEM_ROLE = "system"
+SCREENING_REASON = "hotlist screening of live reads"
+
+
+class HotlistScreen:
+    """Reads checked against the hotlist by the system, one audited check per batch.
+
+    The check is :func:`workbench.trajectories.hits` run as :data:`SYSTEM_USER`
+    (role ``system``, which holds only ``hotlist_check``) with
+    :data:`SCREENING_REASON`; the search policy lets a hotlist check run
+    without a case number. Only entries active at read time count
+    (``include_past=False``): a hit is an alert, not a retrospective search.
+    Pages get counts from :meth:`counts`, never plates.
+
+    Parameters
+    ----------
+    hotlist : pandas.DataFrame or workbench.trajectories.Hotlist
+    audit_log : workbench.governance.audit.AuditLog, optional
+        Default: the process's log.
+
+    Examples
+    --------
+    >>> screen = HotlistScreen(sample.truth["hotlist"])      # doctest: +SKIP
+    >>> screen.screen(sample.alpr_reads)                       # doctest: +SKIP
+    >>> screen.counts(now)                                     # doctest: +SKIP
+    {'Hotlist hits, last hour': 0, 'Hotlist hits, last day': 3}
+    """
+
+    def __init__(self, hotlist, audit_log=None):
+        from workbench.trajectories import Hotlist
+
+        self.hotlist = hotlist if isinstance(hotlist, Hotlist) else Hotlist(hotlist)
+        self.audit_log = audit_log
+        self.hits = pd.DataFrame({"read_id": pd.Series(dtype=str),
+                                  "read_at": pd.Series(dtype="datetime64[us, UTC]"),
+                                  "priority": pd.Series(dtype="int64")})
+        self.checks = 0
+        self._lock = threading.Lock()
+
+    def screen(self, reads: pd.DataFrame) -> int:
+        """Check ``reads`` (one audit record); returns how many new hits they held."""
+        from workbench.trajectories import hits
+
+        if reads is None or not len(reads):
+            return 0
+        found = hits(reads, self.hotlist, user=SYSTEM_USER, role=SYSTEM_ROLE, reason=SCREENING_REASON,
+                     include_past=False, audit_log=self.audit_log)
+        found = pd.DataFrame({"read_id": found["read_id"].astype(str).to_numpy(),
+                              "read_at": pd.to_datetime(found["read_at"], utc=True).to_numpy(),
+                              "priority": found["priority"].astype("int64").to_numpy()})
+        with self._lock:
+            self.checks += 1
+            before = len(self.hits)
+            merged = pd.concat([self.hits, found], ignore_index=True) if len(self.hits) else found
+            self.hits = merged.drop_duplicates("read_id", keep="last").reset_index(drop=True)
+            return len(self.hits) - before
+
+    def counts(self, now: pd.Timestamp) -> dict:
+        """Hits in the last hour and day before ``now`` (numbers only, for the command role)."""
+        times = self.hits["read_at"]
+        return {f"Hotlist hits, last {span}": int(((times > now - delta) & (times <= now)).sum())
+                for span, delta in (("hour", pd.Timedelta(hours=1)), ("day", pd.Timedelta(days=1)))}
+
+
+_SCREENS_LOCK = threading.Lock()
+
+
+def hotlist_screen(workspace) -> HotlistScreen | None:
+    """The workspace's one hotlist screen, made (and the reads so far screened) on first use.
+
+    Every session and the live feed share it, so the system checks each read
+    once, whoever is looking. None when the workspace has no hotlist.
+    """
+    if workspace.hotlist is None:
+        return None
+    with _SCREENS_LOCK:
+        screen = getattr(workspace, "_hotlist_screen", None)
+        if screen is None:
+            screen = HotlistScreen(workspace.hotlist)
+            reads = workspace.tables.get("alpr_reads")
+            screen.screen(reads)
+            object.__setattr__(workspace, "_hotlist_screen", screen)
+        return screen
+
 
 class LiveFeed:
     """Pollers that keep a workspace current.
@@ -53,6 +139,10 @@ class LiveFeed:
         from workbench.data.schema import table_spec
 
         self.workspace.append(batch.table, batch.rows)
+        if batch.table == "alpr_reads":
+            screen = hotlist_screen(self.workspace)
+            if screen is not None:
+                screen.screen(batch.rows)
         spec = table_spec(batch.table)
         key = spec.key[0] if not isinstance(spec.key, str) else spec.key
         for row in batch.rows[[key, spec.time_column]].itertuples(index=False):

@@ -1,6 +1,8 @@
 """Command Overview (command staff, read-only): live KPIs and map, this week's hot spots, RTCC performance.
 
-No search of any kind happens here. With a live feed the page checks the
+No search of any kind happens here: the hotlist hit counts come from the
+system's own audited screening of reads (:class:`workbench.ui.live.HotlistScreen`),
+shared by every session, and the page shows numbers, never plates. With a live feed the page checks the
 shared workspace's version every half second and redraws when the poller has
 stored something new.
 """
@@ -14,6 +16,7 @@ import param
 from workbench import evaluation, hotspots
 from workbench.ui import layers
 from workbench.ui.components import KPICards, MapView, Status, display_frame, run_busy, table
+from workbench.ui.live import hotlist_screen
 
 REFRESH_MS = 500
 
@@ -73,6 +76,9 @@ class CommandOverview(pn.viewable.Viewer):
             self._seen = live.version if live is not None else 0
             now = ws.now()
             counts = window_counts(ws, now)
+            screen = hotlist_screen(ws)
+            if screen is not None:  # the system's audited check; this page sees counts only
+                counts.update(screen.counts(now))
             self.kpis.values = counts
             day = now - pd.Timedelta(days=1)
             calls = ws.calls[ws.calls["received_at"] > day]
