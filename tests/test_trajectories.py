@@ -74,6 +74,15 @@ def test_malformed_patterns_are_errors(bad):
 # -- search and audit --------------------------------------------------------------------------
 
 
+def test_lookalike_tolerance_counts_substitutions_in_open_patterns(log):
+    reads = pd.DataFrame({"read_id": list("1234"), "read_at": pd.to_datetime(["2025-01-01"] * 4, utc=True),
+                          "plate": ["AB1234", "A81234", "48I234", "XY1234"]})
+    one = search(reads, pattern="AB12*", lookalike=1, audit_log=log, **WHO)
+    assert list(one["plate"]) == ["AB1234", "A81234"] and list(one["substitutions"]) == [0, 1]
+    three = search(reads, pattern="AB12*", lookalike=3, audit_log=log, **WHO)
+    assert set(three["plate"]) == {"AB1234", "A81234", "48I234"}
+
+
 def test_lookalike_search_finds_planted_misreads(scenario, index, log):
     misreads = scenario.truth["misreads"]
     plates = misreads["true_plate"].drop_duplicates().iloc[:150]

@@ -15,6 +15,8 @@ before the results are returned.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -96,16 +98,43 @@ class PlateIndex:
             return subs
         loose = pc.match_substring_regex(self._canonical_text, pattern_regex(pattern, lookalike=True))
         loose = np.asarray(loose.to_numpy(zero_copy_only=False), dtype=bool)
-        subs[loose] = 1
+        rows = np.flatnonzero(loose & ~exact)
         subs[exact] = 0
         if "*" not in pattern:  # fixed length: count the substituted known positions
             known = np.array([ch != "?" for ch in pattern])
             q = plate_matrix([pattern.replace("?", "#")], self.matrix.shape[1])[0]
-            rows = np.flatnonzero(loose & ~exact)
             diff = (self.matrix[rows][:, : len(pattern)] != q[: len(pattern)]) & known
             subs[rows] = diff.sum(axis=1)
+        else:  # a run of unknown length: try the fewest loosened known characters that match
+            subs[rows] = _fewest_substitutions(self._text.take(pa.array(rows)), pattern, lookalike)
         subs[subs > lookalike] = -1
         return subs
+
+
+def _fewest_substitutions(plates: pa.Array, pattern: str, most: int) -> np.ndarray:
+    """For plates matching ``pattern`` up to look-alikes: the fewest look-alike characters needed (most + 1 if more)."""
+    from itertools import combinations
+
+    from workbench.trajectories.plates import CANONICAL, LOOKALIKE_CLASSES
+
+    group = {CANONICAL[g[0]]: g for g in LOOKALIKE_CLASSES}
+    known = [i for i, ch in enumerate(pattern) if ch not in "?*"]
+    out = np.full(len(plates), most + 1, dtype=np.int64)
+    for n in range(1, most + 1):
+        for chosen in combinations(known, n):  # candidates are few; patterns are short
+            parts = []
+            for i, ch in enumerate(pattern):
+                if ch == "?":
+                    parts.append(".")
+                elif ch == "*":
+                    parts.append(".*")
+                elif i in chosen:
+                    parts.append("[" + re.escape(group.get(CANONICAL.get(ch, ch), ch)) + "]")
+                else:
+                    parts.append(re.escape(ch))
+            hit = pc.match_substring_regex(plates, "^" + "".join(parts) + "$").to_numpy(zero_copy_only=False)
+            out = np.where(np.asarray(hit, dtype=bool) & (out > n), n, out)
+    return out
 
 
 def _check_when(value, name):
