@@ -227,7 +227,11 @@ def assemble(legs, fleet, routes, t0, rates, incidents, off_vehicles, rng, rng_h
     p_trip = trip_of_leg[p_leg]
     n_pass = np.bincount(p_trip, minlength=n_trips_all)
     trip_start = _starts(n_pass)
-    ordinal = np.arange(len(p_leg), dtype=np.int32) - _starts(np.bincount(p_leg, minlength=n_legs))[p_leg]
+    # position of each passage along its leg (passages of a leg are consecutive)
+    ordinal = np.arange(len(p_leg))
+    ordinal[1:][p_leg[1:] == p_leg[:-1]] = 0
+    np.maximum.accumulate(ordinal, out=ordinal)
+    ordinal = np.arange(len(p_leg)) - ordinal
     is_convoy, is_offender = fleet.kind == "convoy", fleet.kind == "offender"
     p_group = group[p_leg]
     p_veh = veh[p_leg]
