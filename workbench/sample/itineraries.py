@@ -69,7 +69,17 @@ class Legs:
         return cls(**{f: np.concatenate([getattr(p, f) for p in parts]) for f in cls.FIELDS})
 
     def take(self, idx) -> "Legs":
-        """The legs at positions ``idx`` (an index or boolean mask), in that order."""
+        """The legs at positions ``idx``, in that order.
+
+        Parameters
+        ----------
+        idx : numpy.ndarray of int or bool
+            Positions, or a mask.
+
+        Returns
+        -------
+        Legs
+        """
         return Legs(**{f: getattr(self, f)[idx] for f in self.FIELDS})
 
     def vehicle_order(self) -> np.ndarray:
@@ -80,6 +90,17 @@ class Legs:
         The sort is a stable one (timsort), which merges the sorted runs the
         planners produce (:func:`regular_legs` emits each tour's legs in
         vehicle-day order) instead of sorting from scratch.
+
+        Returns
+        -------
+        numpy.ndarray of int
+
+        Examples
+        --------
+        >>> legs = Legs(vehicle=[1, 0, 1], origin=[0, 0, 0], dest=[1, 1, 1],
+        ...             depart_s=[50.0, 90.0, 10.0], factor=[1.0, 1.0, 1.0])
+        >>> legs.vehicle_order().tolist()
+        [1, 2, 0]
         """
         if len(self) == 0:
             return np.zeros(0, np.int64)
@@ -95,7 +116,13 @@ class Legs:
         return np.argsort(key, kind="stable")
 
     def in_vehicle_order(self) -> "Legs":
-        """These legs sorted by vehicle, then departure (``self`` when they already are)."""
+        """These legs sorted by vehicle, then departure.
+
+        Returns
+        -------
+        Legs
+            ``self`` when the legs already are in that order (no copy).
+        """
         v, t = self.vehicle, self.depart_s
         if ((v[1:] > v[:-1]) | ((v[1:] == v[:-1]) & (t[1:] >= t[:-1]))).all():
             return self
