@@ -95,6 +95,20 @@ def _codes(values):
     return uniq, inv
 
 
+def _time_key(t_s) -> np.ndarray:
+    """A distinct 64-bit key per time (whole milliseconds), in time order, ties by position.
+
+    Sorting it gives what a stable sort of ``t_s`` gives, with a quicksort, and
+    the same order on every machine (an unstable sort may order ties differently).
+    """
+    ms = np.round(np.asarray(t_s) * 1000).astype(np.int64)
+    ms -= ms.min(initial=0)
+    bits = max(len(ms) - 1, 1).bit_length()
+    ms <<= bits
+    ms |= np.arange(len(ms))
+    return ms
+
+
 def _starts(counts):
     """Where each run of ``counts`` items starts in the concatenation of the runs."""
     return np.cumsum(counts) - counts
@@ -261,7 +275,7 @@ def assemble(legs, fleet, routes, t0, rates, incidents, off_vehicles, rng, rng_h
     t_read = p_time[src]
     t_read[is_dup] += rng.uniform(0.4, 2.5, int(is_dup.sum()))
     t_read.round(3, out=t_read)
-    by_time = np.argsort(t_read)
+    by_time = np.argsort(_time_key(t_read))
     src, is_dup, t_read = src[by_time], is_dup[by_time], t_read[by_time]
     del by_time
     n = len(src)
