@@ -108,5 +108,5 @@ def test_cli_retention_dry_run_then_apply_then_export_the_audit(sample, store_fi
     assert "may not manage retention" in capsys.readouterr().err
     assert main(["audit", "export", str(tmp_path / "audit.csv"), "--log", str(log)]) == 0
     exported = pd.read_csv(tmp_path / "audit.csv")
-    assert list(exported["action"]) == ["retention_purge"]
+    assert list(exported["action"]) == ["retention_purge_started", "retention_purge"]
     assert AuditLog(log).records()["action"].iloc[-1] == "audit_export" and AuditLog(log).verify()

@@ -200,7 +200,7 @@ def test_cli_writes_a_scenario(tmp_path, capsys):
     cli.add_parser(parser.add_subparsers())
     args = parser.parse_args(["sample", "--out", str(tmp_path / "cli"), "--seed", "2", "--days",
                               "14", "--alpr-days", "0", "--scale", "0.1"])
-    assert args.run(args) == 0
+    assert args.func(args) == 0
     assert len(Scenario.load(tmp_path / "cli").incidents) > 0
     assert "incidents" in capsys.readouterr().out
     bad = parser.parse_args(["sample", "--out", str(tmp_path / "x"), "--days", "3"])
