@@ -203,8 +203,10 @@ def test_cli_writes_a_scenario(tmp_path, capsys):
     assert args.func(args) == 0
     assert len(Scenario.load(tmp_path / "cli").incidents) > 0
     assert "incidents" in capsys.readouterr().out
-    bad = parser.parse_args(["sample", "--out", str(tmp_path / "x"), "--days", "3"])
-    assert cli.run(bad) == 2
+    from workbench.cli import main
+
+    assert main(["sample", "--out", str(tmp_path / "x"), "--days", "3"]) == 1
+    assert "days must be at least 7" in capsys.readouterr().err
 
 
 def test_bad_arguments_raise_plain_errors():
