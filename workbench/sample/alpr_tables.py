@@ -36,6 +36,7 @@ import pyarrow as pa
 
 from workbench.data.schema import TABLES
 from workbench.sample.plates import has_lookalike, misread, random_plates, raw_plates, state_mix
+from workbench.sample.routing import camera_lists, trip_routes
 
 _US = 1_000_000
 
@@ -112,64 +113,6 @@ def _time_key(t_s) -> np.ndarray:
 def _starts(counts):
     """Where each run of ``counts`` items starts in the concatenation of the runs."""
     return np.cumsum(counts) - counts
-
-
-def _camera_lists(route, p_start, n_pass, p_cam, camera_ids) -> np.ndarray:
-    """The ``camera_ids`` column: one array of camera ids per trip, shared by trips of one route.
-
-    ``route`` numbers the distinct routes (trips of one route pass the same
-    cameras in the same order, see :func:`_routes`). Building one array per
-    route instead of one per trip keeps a 10M-read run from holding ~8M small
-    arrays; the arrays are read-only so that no trip can change another's.
-    """
-    rep = np.full(int(route.max(initial=-1)) + 1, -1, dtype=np.int64)
-    rep[route] = np.arange(len(route))  # any trip of a route will do: they pass the same cameras
-    used = np.flatnonzero(rep >= 0)
-    slot = np.zeros(len(rep), dtype=np.int64)
-    slot[used] = np.arange(len(used))
-    rep = rep[used]
-    count = n_pass[rep]
-    passage = np.repeat(p_start[rep] - _starts(count), count) + np.arange(count.sum())
-    offsets = np.concatenate([[0], np.cumsum(count)]).astype(np.int32)
-    names = pa.array(np.asarray(camera_ids, dtype=object).astype(str), pa.string())
-    per_route = pa.ListArray.from_arrays(pa.array(offsets), names.take(pa.array(p_cam[passage]))).to_numpy(
-        zero_copy_only=False)
-    for cameras in per_route:  # over distinct camera sequences, not trips
-        cameras.flags.writeable = False
-    return per_route[slot[route]]
-
-
-def _relabel(values, size: int) -> np.ndarray:
-    """Numbers 0..m-1 for the m distinct ``values`` (all in [0, size)), in the order of the values.
-
-    A table over [0, size) when that is not much larger than ``values``: no sort.
-    """
-    if size > 4 * len(values) + 1_000_000:
-        return np.unique(values, return_inverse=True)[1].reshape(-1)
-    present = np.zeros(size, dtype=bool)
-    present[values] = True
-    return (np.cumsum(present) - 1)[values]
-
-
-def _routes(trip_first, trip_legs, leg_sequence, n_sequences):
-    """A number per trip, equal for trips whose legs pass the same camera sequences in the same order.
-
-    ``leg_sequence`` numbers each leg's camera sequence (see
-    :meth:`~workbench.sample.routing.CameraRoutes.camera_sequences`). A
-    one-leg trip is numbered by its sequence; trips of several legs (a varied
-    route, an offender's drive) get numbers from ``n_sequences`` on.
-    """
-    route = leg_sequence[trip_first].astype(np.int64)
-    multi = np.flatnonzero(trip_legs > 1)
-    if len(multi) == 0:
-        return route
-    code = route[multi]
-    for j in range(1, int(trip_legs[multi].max())):  # legs of one trip: two, rarely more
-        more = trip_legs[multi] > j
-        nxt = np.where(more, leg_sequence[trip_first[multi] + np.where(more, j, 0)].astype(np.int64) + 1, 0)
-        code = _relabel(code * (n_sequences + 1) + nxt, (int(code.max()) + 1) * (n_sequences + 1))
-    route[multi] = n_sequences + code
-    return route
 
 
 def _signal_delays(p_off, p_factor, ordinal, p_trip, trip_start, n_pass, joint_group, no_delay, rng,
@@ -333,7 +276,7 @@ def assemble(legs, fleet, routes, t0, rates, incidents, off_vehicles, rng, rng_h
     k_first = first_leg[keep]
     trip_veh = veh[k_first]
     kinds, kind_code = _codes(fleet.kind)
-    route = _routes(k_first, np.diff(np.r_[first_leg, n_legs])[keep], leg_sequence, n_sequences)
+    route = trip_routes(k_first, np.diff(np.r_[first_leg, n_legs])[keep], leg_sequence, n_sequences)
     del leg_sequence
     truth["trips"] = pd.DataFrame({
         "trip_id": _str(trip_ids),
@@ -342,7 +285,7 @@ def assemble(legs, fleet, routes, t0, rates, incidents, off_vehicles, rng, rng_h
         "kind": _str(_take(kinds, kind_code[trip_veh])),
         "start": _times(t0_us, depart[k_first].round()),
         "end": _times(t0_us, (arrive_last[keep] + trip_delay[keep]).round()),
-        "camera_ids": _camera_lists(route, trip_start[keep], n_pass[keep], p_cam, routes.camera_ids),
+        "camera_ids": camera_lists(route, trip_start[keep], n_pass[keep], p_cam, routes.camera_ids),
         "n_passages": n_pass[keep].astype(np.int64),
         "n_reads": np.bincount(p_trip[seen], minlength=n_trips_all)[keep].astype(np.int64),
     }, copy=False)
