@@ -61,3 +61,7 @@ class PermissionDenied(WorkbenchError, PermissionError):
 
 class SourceError(WorkbenchError):
     """A live source (database, HTTP feed, file drop) failed or sent something unusable; retry later."""
+
+
+class BriefingError(WorkbenchError, ValueError):
+    """A call briefing cannot be made from what was given (no time, an unusable call or context)."""
