@@ -22,13 +22,14 @@ import time
 
 import numpy as np
 import pandas as pd
+from pyproj import Geod
 
 from workbench.briefing.context import BriefingContext, _utc
 from workbench.briefing.result import Briefing
 from workbench.briefing.summary import summarize
 from workbench.errors import AuditError, BriefingError, PermissionDenied
 
-EARTH_RADIUS_M = 6_371_008.8
+_GEOD = Geod(ellps="WGS84")
 
 #: Seriousness of incident offences and CAD call types, 1 most serious (unknown types: 9).
 SEVERITY = {
@@ -46,23 +47,29 @@ _CALL_FIELDS = ("call_id", "call_type", "priority", "received_at", "address", "l
 
 
 def distance_m(lon0, lat0, lon, lat) -> np.ndarray:
-    """Great-circle distance in metres from one point to many (haversine).
+    """Distance in metres on the WGS84 ellipsoid from one point to many (missing stays missing).
 
     Examples
     --------
     >>> round(float(distance_m(-83.0, 39.96, [-83.0], [39.961])[0]))
     111
     """
-    lon0, lat0 = np.radians(lon0), np.radians(lat0)
-    lon, lat = np.radians(np.asarray(lon, float)), np.radians(np.asarray(lat, float))
-    a = np.sin((lat - lat0) / 2) ** 2 + np.cos(lat0) * np.cos(lat) * np.sin((lon - lon0) / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
+    lon = np.asarray(lon, float)
+    lat = np.asarray(lat, float)
+    if lon.size == 0:
+        return np.zeros(0)
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    out = np.full(lon.shape, np.nan)
+    if ok.any():
+        n = int(ok.sum())
+        out[ok] = _GEOD.inv(np.full(n, float(lon0)), np.full(n, float(lat0)), lon[ok], lat[ok])[2]
+    return out
 
 
 def _box(lon, lat, radius_m):
     """(min_lon, min_lat, max_lon, max_lat) holding the circle (a little larger)."""
-    dlat = radius_m / 111_000.0
-    dlon = radius_m / (111_000.0 * max(np.cos(np.radians(lat)), 1e-6))
+    dlat = 1.02 * radius_m / 110_570.0  # the shortest degree of latitude; 2 % to spare
+    dlon = 1.02 * radius_m / (111_320.0 * max(np.cos(np.radians(abs(lat) + dlat)), 1e-6))
     return lon - dlon, lat - dlat, lon + dlon, lat + dlat
 
 
@@ -395,7 +402,7 @@ def _hotlist_hits(store, context, t, lon, lat, radius_m, window, timer, missing,
     rlat = reads["lat"].astype(float).fillna(cam_lat).to_numpy(float)
     reads = reads.assign(distance_m=distance_m(lon, lat, rlon, rlat))
     reads = reads[reads["distance_m"] <= radius_m]
-    columns = ["read_at", "camera_id", "plate", "hotlist_reason", "priority", "distance_m"]
+    columns = ["read_id", "read_at", "camera_id", "plate", "hotlist_reason", "priority", "distance_m"]
     try:
         found = hits(reads, context.hotlist, include_past=False, audit_log=justification.pop("audit_log"),
                      **justification)

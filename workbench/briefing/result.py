@@ -56,7 +56,7 @@ class Briefing:
         ``seconds``, ``distance_m``; soonest first. None when not looked up.
     hotlist_hits : pandas.DataFrame or None
         Reads of hotlisted plates within ``hit_radius_m`` in the last hour:
-        ``read_at``, ``camera_id``, ``plate``, ``hotlist_reason``, ``priority``, ``distance_m``.
+        ``read_id``, ``read_at``, ``camera_id``, ``plate``, ``hotlist_reason``, ``priority``, ``distance_m``.
     not_looked_up : list of str
         Each thing that could not be looked up, and why.
     settings : dict
