@@ -366,6 +366,11 @@ def robust_extent(x, y, *, sample=200_000):
     )
 
 
+def is_dask_frame(obj) -> bool:
+    """Whether ``obj`` is a dask DataFrame (the engines hand those to :mod:`workbench.scale.hotspots`)."""
+    return type(obj).__module__.split(".")[0] in ("dask", "dask_expr") and hasattr(obj, "to_delayed")
+
+
 def check_positive(name, value, unit="m"):
     """Raise unless ``value`` is a finite number > 0."""
     try:

@@ -49,7 +49,7 @@ import xarray as xr
 from scipy.special import ndtr
 
 from workbench.errors import HotspotInputError
-from workbench.hotspots._checks import as_points, check_positive
+from workbench.hotspots._checks import as_points, check_positive, is_dask_frame
 from workbench.hotspots.gistar import _check_alpha, _gi_star, _inference, window_half_widths, window_sum
 from workbench.hotspots.grid import grid_for, report_strays
 
@@ -68,7 +68,7 @@ def space_time_cube(points, cell_size, time_step="7D", *, time="occurred_at", en
     Parameters
     ----------
     points : DataFrame or GeoDataFrame
-        Points (see :func:`grid_counts`) with a time column.
+        Points (see :func:`grid_counts`) with a time column; or a dask DataFrame.
     cell_size : float
         Metres.
     time_step : str
@@ -104,6 +104,10 @@ def space_time_cube(points, cell_size, time_step="7D", *, time="occurred_at", en
     >>> cube.sizes["time"], int(cube.sum()), cube.attrs["n_before"]
     (1, 2, 1)
     """
+    if is_dask_frame(points):  # beyond one machine: the same cube, binned partition by partition
+        from workbench.scale import hotspots as on_dask
+        return on_dask.space_time_cube(points, cell_size, time_step, time=time, end=end, n_steps=n_steps,
+                                       bounds=bounds, crs=crs)
     cell_size = check_positive("cell_size", cell_size)
     try:
         step = pd.Timedelta(time_step)

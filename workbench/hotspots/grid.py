@@ -16,7 +16,8 @@ import numpy as np
 import xarray as xr
 
 from workbench.errors import HotspotInputError
-from workbench.hotspots._checks import Points, as_points, check_positive, finish_scan, robust_extent, warn
+from workbench.hotspots._checks import (Points, as_points, check_positive, finish_scan, is_dask_frame, robust_extent,
+                                       warn)
 
 try:  # numba ships with datashader; without it the NumPy path gives the same counts, slower
     from numba import njit
@@ -209,7 +210,8 @@ def grid_counts(points, cell_size, bounds=None, crs=None, weights=None) -> xr.Da
     points : DataFrame, GeoDataFrame or (n, 2) array
         lon/lat columns (projected to a local UTM zone, or to ``crs``), x/y
         columns with ``crs=``, or a point GeoDataFrame; see
-        :mod:`workbench.hotspots._checks`.
+        :mod:`workbench.hotspots._checks`. A dask DataFrame (lon/lat or x/y)
+        gives the same grid, binned on the cluster (:mod:`workbench.scale.hotspots`).
     cell_size : float
         Cell width in metres.
     bounds : tuple of float, optional
@@ -239,6 +241,9 @@ def grid_counts(points, cell_size, bounds=None, crs=None, weights=None) -> xr.Da
     >>> g.shape, float(g.sum())
     ((1, 3), 3.0)
     """
+    if is_dask_frame(points):  # beyond one machine: the same grid, binned partition by partition
+        from workbench.scale import hotspots as on_dask
+        return on_dask.grid_counts(points, cell_size, bounds, crs, weights)
     cell_size = check_positive("cell_size", cell_size)
     pts = as_points(points, crs, weights=weights, scan=bounds is None)
     grid = grid_for(pts, cell_size, bounds)

@@ -21,7 +21,7 @@ import scipy.fft as sfft
 import xarray as xr
 
 from workbench.errors import HotspotInputError
-from workbench.hotspots._checks import as_points, check_positive
+from workbench.hotspots._checks import as_points, check_positive, is_dask_frame
 from workbench.hotspots.grid import count_points, grid_for, report_strays
 
 KERNELS = ("gaussian", "quartic")
@@ -115,7 +115,7 @@ def kde(points, cell_size, bandwidth="nrd", kernel="gaussian", weights=None, *,
     Parameters
     ----------
     points : DataFrame, GeoDataFrame or (n, 2) array
-        As for :func:`grid_counts` (lon/lat, x/y with ``crs=``, or points).
+        As for :func:`grid_counts` (lon/lat, x/y with ``crs=``, or points; or a dask DataFrame).
     cell_size : float
         Cell width in metres.
     bandwidth : "nrd" or float
@@ -150,6 +150,9 @@ def kde(points, cell_size, bandwidth="nrd", kernel="gaussian", weights=None, *,
     >>> round(float(d.sum()))
     1000
     """
+    if is_dask_frame(points):  # beyond one machine: the same surface from a grid binned on the cluster
+        from workbench.scale import hotspots as on_dask
+        return on_dask.kde(points, cell_size, bandwidth, kernel, weights, bounds=bounds, crs=crs, units=units)
     cell_size = check_positive("cell_size", cell_size)
     if units not in ("per_km2", "per_cell"):
         raise HotspotInputError(f"units must be 'per_km2' or 'per_cell'; got {units!r}")
