@@ -164,11 +164,11 @@ def test_call_without_coordinates_gets_premise_history_by_address_and_says_what_
     assert any("neither coordinates nor an address" in text for text in nowhere.not_looked_up)
 
 
-def test_vehicle_call_lists_the_plate_readers_reachable_on_the_routes_out(sample, store, december):
+def test_vehicle_call_lists_the_plate_readers_reachable_on_the_routes_out(sample, store, december, audit):
     from workbench.trajectories import reachable
 
     call = sample.calls[(sample.calls["received_at"] > "2025-12-20") & sample.calls["vehicle_involved"]].iloc[0]
-    b = brief(call, store, december, escape_minutes=4, speed_factor=1.2, **SYSTEM)
+    b = brief(call, store, december, escape_minutes=4, speed_factor=1.2, audit_log=audit, **SYSTEM)
     oracle = reachable((call["lon"], call["lat"]), 4, sample.roads, sample.cameras, speed_factor=1.2,
                        network=december.network_).cameras
     oracle = oracle[oracle["kind"] == "alpr"]
@@ -230,12 +230,12 @@ def test_briefing_renders_as_json_text_and_a_card_that_disclaim_person_checks(sa
     assert call["call_id"] in card.__panel__().object
 
 
-def test_service_briefs_each_new_priority_call_once(sample, store, december):
+def test_service_briefs_each_new_priority_call_once(sample, store, december, audit):
     calls = sample.calls[sample.calls["received_at"] > "2025-12-22"].head(40)
     mirror = Store(":memory:")
     for table in ("incidents", "gunshots", "cameras"):
         mirror.append(table, sample.tables[table])
-    service = BriefingService(mirror, december, mirror=True)
+    service = BriefingService(mirror, december, mirror=True, audit_log=audit)
     batch = LiveBatch(table="calls", poller="cad", rows=calls, inserted=len(calls), replaced=0, rejected=0,
                       stored_at=pd.Timestamp.now("UTC"))
     made = service.on_batch(batch)

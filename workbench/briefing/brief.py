@@ -236,7 +236,7 @@ def brief(call, store, context: BriefingContext | None = None, *, at=None, user=
                 missing.append("Plate readers on the routes out: no road network in the briefing context")
             else:
                 escape = escape_cameras(context, lon, lat, escape_minutes, speed_factor)
-            if context.hotlist is None:
+            if context.hotlist_ is None:
                 missing.append("Hotlist hits nearby: no hotlist in the briefing context")
             else:
                 hotlist_hits = _hotlist_hits(store, context, t, lon, lat, hit_radius_m, hit_window, timer, missing,
@@ -404,7 +404,7 @@ def _hotlist_hits(store, context, t, lon, lat, radius_m, window, timer, missing,
     reads = reads[reads["distance_m"] <= radius_m]
     columns = ["read_id", "read_at", "camera_id", "plate", "hotlist_reason", "priority", "distance_m"]
     try:
-        found = hits(reads, context.hotlist, include_past=False, audit_log=justification.pop("audit_log"),
+        found = hits(reads, context.hotlist_, include_past=False, audit_log=justification.pop("audit_log"),
                      **justification)
     except (AuditError, PermissionDenied) as exc:
         missing.append(f"Hotlist hits nearby: the audited check was refused ({exc})")

@@ -72,6 +72,7 @@ class BriefingContext:
     cameras_ : pandas.DataFrame
         The camera registry with ``x``, ``y`` in ``crs_`` and ``facing`` (compass point).
     network_ : workbench.trajectories.CameraNetwork or None
+    hotlist_ : workbench.trajectories.Hotlist or None
     crs_ : str
 
     Examples
@@ -130,6 +131,11 @@ class BriefingContext:
         self.cameras_ = cameras.assign(x=np.asarray(x, float), y=np.asarray(y, float),
                                        facing=compass(cameras["heading"]))
         self._fit_hotspots(store)
+        self.hotlist_ = None
+        if self.hotlist is not None:  # parsed once: checking each entry's plate costs more than a briefing
+            from workbench.trajectories import Hotlist
+
+            self.hotlist_ = self.hotlist if isinstance(self.hotlist, Hotlist) else Hotlist(self.hotlist)
         if self.roads is not None and getattr(self, "network_", None) is None:
             from workbench.trajectories import CameraNetwork
 
