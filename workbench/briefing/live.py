@@ -94,11 +94,11 @@ class BriefingService:
     def on_batch(self, batch) -> list:
         """Handle one stored batch (a :class:`workbench.live.LiveBatch`); returns the new briefings."""
         with self._lock:
+            made = self.brief_new(batch.rows) if batch.table == "calls" and len(batch.rows) else []
+            # Mirrored after briefing: a call's own row is never part of its briefing, and units wait less.
             if self.mirror and batch.table in MIRRORED and len(batch.rows):
                 self.store.append(batch.table, batch.rows, source=f"live:{batch.poller}")
-            if batch.table != "calls" or not len(batch.rows):
-                return []
-            return self.brief_new(batch.rows)
+            return made
 
     def brief_new(self, calls: pd.DataFrame) -> list:
         """Brief the priority calls in ``calls`` not seen before, oldest first."""

@@ -14,6 +14,7 @@ import panel as pn
 import param
 
 from workbench import evaluation, hotspots
+from workbench.briefing.card import LiveBriefings
 from workbench.ui import layers
 from workbench.ui.components import KPICards, MapView, Status, display_frame, run_busy, table
 from workbench.ui.live import hotlist_screen
@@ -55,6 +56,7 @@ class CommandOverview(pn.viewable.Viewer):
         self.latest = table(page_size=8)
         self.performance = table(page_size=4)
         self.feed_status = pn.pane.Markdown(sizing_mode="stretch_width")
+        self.briefings = LiveBriefings(workspace=ws)  # each new priority call's briefing, from the live feed
         self._seen = -1
         self._hotspots_at = None
         self.refresh()
@@ -110,7 +112,7 @@ class CommandOverview(pn.viewable.Viewer):
         run_busy(self.status, [], work, busy_message="Refreshing…")
 
     def __panel__(self):
-        return pn.Column(self.status, self.kpis,
+        return pn.Column(self.status, self.kpis, self.briefings,
                          pn.Row(self.map, pn.Column("#### Latest live records", self.latest,
                                                     "#### RTCC performance: clearance by RTCC assistance",
                                                     self.performance, self.feed_status, width=460),
