@@ -16,7 +16,7 @@ Importing this package does not import dask; the functions do, when called.
 
 from workbench.scale.client import connect
 from workbench.scale.layout import (export_partitioned, plate_bucket, read_partitioned, write_partitioned)
-from workbench.scale.trajectories import DaskTrips, reconstruct
+from workbench.scale.trajectories import DaskTrips, convoys, reconstruct, search, vehicles_near
 
 
 def is_dask_frame(obj) -> bool:
@@ -24,5 +24,5 @@ def is_dask_frame(obj) -> bool:
     return type(obj).__module__.split(".")[0] in ("dask", "dask_expr") and hasattr(obj, "map_partitions")
 
 
-__all__ = ["DaskTrips", "connect", "export_partitioned", "is_dask_frame", "plate_bucket",
-           "read_partitioned", "reconstruct", "write_partitioned"]
+__all__ = ["DaskTrips", "connect", "convoys", "export_partitioned", "is_dask_frame", "plate_bucket",
+           "read_partitioned", "reconstruct", "search", "vehicles_near", "write_partitioned"]

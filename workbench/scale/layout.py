@@ -214,8 +214,8 @@ def export_partitioned(store, table, root, *, n_buckets=DEFAULT_BUCKETS, batch_r
         raise StoreError(f"{Path(root) / spec.name} exists: export to a new root (or remove it)")
     order = ", ".join(f'"{c}"' for c in (spec.time_column, *spec.key))
     try:
-        reader = store._cursor().execute(f'SELECT * FROM "{spec.name}" ORDER BY {order}') \
-            .fetch_record_batch(batch_rows)
+        reader = store._cursor().sql(f'SELECT * FROM "{spec.name}" ORDER BY {order}') \
+            .to_arrow_reader(batch_rows)
     except Exception as exc:  # duckdb's own errors
         raise StoreError(f"cannot export {table}: {str(exc).splitlines()[0]}") from None
     total = {"rows": 0, "files": 0}
