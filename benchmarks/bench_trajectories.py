@@ -75,10 +75,12 @@ def main(argv=None):
     t_big, res = timed(lambda: reconstruct(big, sample.cameras, network=net))
     rows.append((f"reconstruct {len(big):,} reads (trips, legs, routes, impossible travel)", f"{t_big:.2f} s", "",
                  f"{len(res.trips):,} trips, {res.summary()['impossible_legs']:,} impossible legs"))
+    print(rows[-1], flush=True)
     del res
 
     mid = big.iloc[: args.mp_reads]
     t_mid, res = timed(lambda: reconstruct(mid, sample.cameras, network=net))
+    print(f"workbench {len(mid):,} reads: {t_mid:.2f} s; movingpandas running ...", flush=True)
     t_mp, mp = timed(lambda: movingpandas_trips(mid, sample.cameras))
     rows.append((f"trips from {len(mid):,} reads, 30-min gap", f"{t_mid:.2f} s",
                  f"movingpandas {t_mp:.1f} s", f"{t_mp / t_mid:.0f}x faster ({len(res.trips):,} trips vs "
