@@ -38,6 +38,22 @@ def xy(frame: pd.DataFrame | None) -> pd.DataFrame | None:
         columns={"web_x": "x", "web_y": "y"})
 
 
+class _Changed(hv.streams.Stream):
+    """A layer's data changed: the DynamicMap redraws from the view's parameter.
+
+    The streams carry a version number, not the table: HoloViews hashes stream
+    values on every pan or zoom to memoise each layer, and hashing a million-row
+    table took seconds per event.
+    """
+
+    version = param.Integer(default=0)
+
+
+#: MapView parameter(s) -> the layer they redraw.
+_LAYERS = {"points": ("points",), "cells": ("cells", "cell_value"), "areas": ("areas",),
+           "cameras": ("cameras",), "alerts": ("alerts",), "tracks": ("tracks",)}
+
+
 class MapView(pn.viewable.Viewer):
     """The single pane of glass: datashaded points over the city's streets, with overlays.
 
@@ -79,41 +95,49 @@ class MapView(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         self._plot = None
+        self._changed = {layer: _Changed() for layer in _LAYERS}
+        for layer, names in _LAYERS.items():
+            self.param.watch(lambda *events, layer=layer: self._bump(layer), list(names))
 
-    def _points(self, points=None):
+    def _bump(self, layer):
+        stream = self._changed[layer]
+        stream.event(version=stream.version + 1)
+
+    def _points(self, version=0):
+        points = self.points
         if points is None or not len(points):
             return hv.Points(_empty_points(), ["x", "y"])
         frame = pd.DataFrame({"x": points["web_x"].to_numpy(), "y": points["web_y"].to_numpy()}) \
             if "web_x" in points.columns else points
         return hv.Points(frame, ["x", "y"])
 
-    def _cells(self, cells=None, cell_value="value"):
-        return layers.polygons_element(cells, cell_value)
+    def _cells(self, version=0):
+        return layers.polygons_element(self.cells, self.cell_value)
 
-    def _areas(self, areas=None):
-        return layers.polygons_element(areas, None).opts(fill_alpha=0.12, fill_color="#2b8cbe",
+    def _areas(self, version=0):
+        return layers.polygons_element(self.areas, None).opts(fill_alpha=0.12, fill_color="#2b8cbe",
                                                           line_color="#2b8cbe", line_width=2)
 
-    def _cameras(self, cameras=None):
-        return layers.points_element(xy(cameras), marker="square", color="#2166ac", size=7)
+    def _cameras(self, version=0):
+        return layers.points_element(xy(self.cameras), marker="square", color="#2166ac", size=7)
 
-    def _alerts(self, alerts=None):
-        return layers.points_element(xy(alerts), marker="triangle", color="#d7301f", size=9)
+    def _alerts(self, version=0):
+        return layers.points_element(xy(self.alerts), marker="triangle", color="#d7301f", size=9)
 
-    def _tracks(self, tracks=None):
-        return layers.paths_element(xy(tracks))
+    def _tracks(self, version=0):
+        return layers.paths_element(xy(self.tracks))
 
     def _build(self):
         ws = self.workspace
         base = layers.basemap(ws, self.tiles)
-        pts = hv.DynamicMap(self._points, streams=[hv.streams.Params(self, ["points"])])
+        pts = hv.DynamicMap(self._points, streams=[self._changed["points"]])
         shaded = rasterize(pts, aggregator="count", width=600, height=450).opts(
             cmap="fire", cnorm="eq_hist", tools=["hover"], alpha=0.85, colorbar=False, clipping_colors={"min": "#00000000", "NaN": "#00000000"})
-        cells = hv.DynamicMap(self._cells, streams=[hv.streams.Params(self, ["cells", "cell_value"])])
-        areas = hv.DynamicMap(self._areas, streams=[hv.streams.Params(self, ["areas"])])
-        cams = hv.DynamicMap(self._cameras, streams=[hv.streams.Params(self, ["cameras"])])
-        alerts = hv.DynamicMap(self._alerts, streams=[hv.streams.Params(self, ["alerts"])])
-        tracks = hv.DynamicMap(self._tracks, streams=[hv.streams.Params(self, ["tracks"])])
+        cells = hv.DynamicMap(self._cells, streams=[self._changed["cells"]])
+        areas = hv.DynamicMap(self._areas, streams=[self._changed["areas"]])
+        cams = hv.DynamicMap(self._cameras, streams=[self._changed["cameras"]])
+        alerts = hv.DynamicMap(self._alerts, streams=[self._changed["alerts"]])
+        tracks = hv.DynamicMap(self._tracks, streams=[self._changed["tracks"]])
         bounds = layers.extent(ws)
         view = {} if bounds is None else dict(xlim=(bounds[0], bounds[2]), ylim=(bounds[1], bounds[3]))
         overlay = (base * areas * cells * shaded * tracks * cams * alerts).opts(
