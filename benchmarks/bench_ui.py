@@ -1,0 +1,156 @@
+"""Dashboards: pan/zoom round-trip on a 1M-point rasterised map, and server memory over 30 sessions.
+
+(a) A MapView over a million points (the sample's incidents resampled with
+jitter) served in-process; headless Chromium zooms the map with the mouse
+wheel and we time each wheel event until the new rasterised image arrives
+over the websocket (a binary frame the size of the image). Median and p95
+over the zooms.
+
+(b) ``workbench serve`` in a subprocess; one signed-in browser context opens
+and closes 30 sessions across the four apps. The server's resident memory
+(psutil) is measured after the first round (warm: imports, caches, shared
+models) and after the 30 sessions were closed and cleaned up.
+
+Run: ``python benchmarks/bench_ui.py [--zooms 10] [--sessions 30]``; writes the
+"ui" section of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._report import write_section  # noqa: E402
+from tests import ui_bigmap  # noqa: E402
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, Server, login, write_users  # noqa: E402
+
+
+def zoom_round_trips(browser, url: str, zooms: int) -> list:
+    """Seconds from each wheel event to the arrival of the new raster image."""
+    page = browser.new_page(viewport={"width": 1200, "height": 800})
+    frames = []  # (monotonic time, bytes)
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(
+        (time.monotonic(), len(payload)))))
+    page.goto(url)
+    canvas = page.locator("canvas").first
+    canvas.wait_for(state="attached", timeout=60_000)
+    page.wait_for_timeout(3000)
+    box = page.locator(".bk-Canvas, canvas").first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.5)
+    image_bytes = max(size for _, size in frames)  # the first image is the largest frame so far
+    times = []
+    for i in range(zooms):
+        seen = len(frames)
+        started = time.monotonic()
+        page.mouse.wheel(0, -240 if i % 2 == 0 else 200)  # in, then back out, around the city centre
+        deadline = started + 30
+        arrived = None
+        while arrived is None and time.monotonic() < deadline:
+            page.wait_for_timeout(10)
+            for at, size in frames[seen:]:
+                if size >= 0.5 * image_bytes:
+                    arrived = at
+                    break
+        if arrived is None:
+            raise RuntimeError(f"zoom {i}: no new image within 30 s")
+        times.append(arrived - started)
+        page.wait_for_timeout(600)  # let trailing range updates settle before the next zoom
+    page.screenshot(path=str(ROOT / "test-artefacts" / "bench-ui-zoomed.png"))
+    page.close()
+    return times
+
+
+def session_memory(browser, sessions: int) -> dict:
+    """Server RSS (MB) warm and after ``sessions`` sessions opened and closed."""
+    import psutil
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-ui-"))
+    users = write_users(tmp / "users.yaml")
+    server = Server(["--users", users], env={"WORKBENCH_AUDIT_LOG": str(tmp / "audit.jsonl")})
+    process = psutil.Process(server.pid)
+    apps = {"hotspots": ("ana", "incidents · Getis-Ord"), "evaluation": ("eve", "cleared_arrest"),
+            "vehicles": ("ivan", "Every search is audited"), "command": ("cora", "Calls, last hour")}
+    contexts = {}
+    try:
+        for app, (user, _) in apps.items():
+            context = browser.new_context(viewport={"width": 1400, "height": 900})
+            login(context.new_page(), server.url, user, "/")
+            contexts[app] = context
+
+        def visit(app):
+            page = contexts[app].new_page()
+            page.goto(f"{server.url}/{app}")
+            page.get_by_text(apps[app][1]).first.wait_for(timeout=60_000)
+            page.wait_for_timeout(300)
+            page.close()
+
+        for app in apps:  # warm: first sessions pay for imports and caches
+            visit(app)
+        time.sleep(40)  # Bokeh discards unused sessions after ~15 s, checking every 17 s
+        warm = process.memory_info().rss / 2**20
+        for i in range(sessions):
+            visit(list(apps)[i % len(apps)])
+        peak = process.memory_info().rss / 2**20
+        time.sleep(40)
+        after = process.memory_info().rss / 2**20
+    finally:
+        for context in contexts.values():
+            context.close()
+        server.stop()
+    return {"warm": warm, "peak": peak, "after": after}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--zooms", type=int, default=10)
+    parser.add_argument("--sessions", type=int, default=30)
+    parser.add_argument("--points", type=int, default=1_000_000)
+    args = parser.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    from workbench.ui import load_workspace
+
+    (ROOT / "test-artefacts").mkdir(exist_ok=True)
+    workspace = load_workspace()
+    points = ui_bigmap.million_points(workspace, args.points)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            with ui_bigmap.serve_map(workspace, points) as url:
+                times = zoom_round_trips(browser, url, args.zooms)
+            memory = session_memory(browser, args.sessions)
+        finally:
+            browser.close()
+    load = os.getloadavg()
+    median = statistics.median(times)
+    p95 = sorted(times)[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
+    growth = memory["after"] - memory["warm"]
+    md = f"""\
+`benchmarks/bench_ui.py`: headless Chromium (Debian package) against the served dashboards.
+Load average during the run: {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f} (the machine is shared).
+
+| measure | value | target |
+|---|---|---|
+| pan/zoom round-trip, {args.points:,}-point MapView (wheel event to new raster image), median | {median * 1000:.0f} ms | — |
+| same, p95 over {len(times)} zooms | {p95 * 1000:.0f} ms | — |
+| server RSS, warm (after one session of each app) | {memory['warm']:.0f} MB | — |
+| server RSS growth over {args.sessions} sessions opened and closed (after cleanup) | {growth:+.0f} MB (peak while open {memory['peak'] - memory['warm']:+.0f} MB) | < 100 MB |
+
+The map sends a raster of the view (one Bokeh Image, the size of the plot in pixels), never the
+points: the browser test `tests/test_ui_map.py` checks this and that closed sessions are destroyed.
+"""
+    print(md)
+    write_section("ui", md)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
