@@ -430,10 +430,10 @@ def _window_or_familiar(frame, number, t_lo, t_hi, plates, cams, lon0, lat0, rad
     keep = ((t >= t_lo) & (t <= t_hi)).to_numpy()
     known = frame["plate"].isin(plates).to_numpy()
     if cams and "camera_id" in frame:
-        keep |= known & frame["camera_id"].isin(cams).to_numpy()
+        keep = keep | (known & frame["camera_id"].isin(cams).to_numpy())
     else:
         lon, lat = _positions(frame, cameras)
-        keep |= known & (np.nan_to_num(haversine_m(lon, lat, lon0, lat0), nan=np.inf) <= radius_m)
+        keep = keep | (known & (np.nan_to_num(haversine_m(lon, lat, lon0, lat0), nan=np.inf) <= radius_m))
     return _tag(frame, number)[keep]
 
 
