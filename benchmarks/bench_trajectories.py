@@ -72,8 +72,11 @@ def main(argv=None):
     big = tiled_reads(sample, args.reads)
     rows = []
 
+    cpu = time.process_time()
     t_big, res = timed(lambda: reconstruct(big, sample.cameras, network=net))
-    rows.append((f"reconstruct {len(big):,} reads (trips, legs, routes, impossible travel)", f"{t_big:.2f} s", "",
+    cpu = time.process_time() - cpu
+    rows.append((f"reconstruct {len(big):,} reads (trips, legs, routes, impossible travel)",
+                 f"{t_big:.2f} s ({cpu:.1f} s CPU)", "",
                  f"{len(res.trips):,} trips, {res.summary()['impossible_legs']:,} impossible legs"))
     print(rows[-1], flush=True)
     del res

@@ -208,7 +208,9 @@ def test_next_camera_top3_beats_most_frequent_baseline(scenario, trips):
     leg = trips.legs[trips.legs["depart"] >= split].iloc[0]
     recent = scenario.alpr_reads[scenario.alpr_reads["read_id"] == leg["from_read_id"]]
     pred = model.predict(recent, within="10min")
-    assert pred["probability"].between(0, 1).all() and (pred["earliest"] <= pred["latest"]).all()
+    assert pred["probability"].between(0, 1).all() and pred["probability"].sum() <= 1 + 1e-9
+    assert ((pred["earliest"] <= pred["expected_at"]) & (pred["expected_at"] <= pred["latest"])).all()
+    assert leg["to_camera"] in set(pred["camera_id"])
 
 
 def test_reachable_area_grows_with_time_and_lists_cameras(scenario, network):

@@ -174,9 +174,8 @@ def _trip_ends(trips):
 def _table(frame, keys):
     g = frame.groupby([*keys, "to_camera"], sort=False)["s"]
     out = g.agg(n="size", median_s="median").reset_index()
-    q = g.quantile([0.1, 0.9]).unstack()
-    out["q10_s"] = q[0.1].to_numpy()
-    out["q90_s"] = q[0.9].to_numpy()
+    q = g.quantile([0.1, 0.9]).unstack().rename(columns={0.1: "q10_s", 0.9: "q90_s"})
+    out = out.join(q[["q10_s", "q90_s"]], on=[*keys, "to_camera"])  # align by key, not by position
     out["p"] = out["n"] / out.groupby(keys)["n"].transform("sum")
     return out
 

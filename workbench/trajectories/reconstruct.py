@@ -68,7 +68,7 @@ def _sort_order(codes, t_us):
     bits = int(max(int(codes.max()), 1)).bit_length()
     if int(t_rel.max()) < 2 ** (62 - bits):
         key = (codes.astype(np.int64) << (62 - bits)) | t_rel
-        return np.argsort(key, kind="stable")
+        return np.argsort(key)  # ties are reads of one plate in the same microsecond: any order
     return np.lexsort((t_rel, codes))
 
 
@@ -127,29 +127,30 @@ def reconstruct(reads, cameras=None, roads=None, max_gap="30min", max_speed_kmh=
             raise TrajectoryError("roads were given without cameras: pass cameras to route between them")
         network = CameraNetwork(roads, cameras)
 
-    reads = reads.reset_index(drop=True)
     n = len(reads)
     plate = reads["plate"]
     t_us = pd.to_datetime(reads["read_at"], utc=True, errors="coerce")
-    reason = np.full(n, None, dtype=object)
     bad_plate = plate.isna().to_numpy() | (plate.astype("str").str.len() == 0).to_numpy()
-    reason[bad_plate] = "plate missing"
-    reason[t_us.isna().to_numpy() & (reason == None)] = "read_at missing or unparseable"  # noqa: E711
+    bad_time = t_us.isna().to_numpy() & ~bad_plate
     if "camera_id" in reads:
         cam_codes, cam_labels = pd.factorize(reads["camera_id"], sort=True)  # -1 for missing
         cam_labels = np.asarray(cam_labels, dtype=object)
     else:
         cam_codes, cam_labels = np.full(n, -1, dtype=np.int64), np.array([], dtype=object)
+    unknown = np.zeros(n, dtype=bool)
     if cameras is not None and len(cam_labels):
         cam_ids = network.camera_ids if network is not None else cameras["camera_id"].astype(str).unique()
-        label_known = pd.Index(cam_ids).get_indexer(cam_labels) >= 0
-        unknown = (cam_codes >= 0) & ~label_known[np.maximum(cam_codes, 0)] & (reason == None)  # noqa: E711
-        reason[unknown] = [f"unknown camera {c!r}" for c in cam_labels[cam_codes[unknown]]]
-    quarantine_mask = reason != None  # noqa: E711
-    quarantine = reads[quarantine_mask].assign(reason=reason[quarantine_mask])
-    ok = ~quarantine_mask
-    if not ok.all():
-        reads, t_us, cam_codes = reads[ok].reset_index(drop=True), t_us[ok], cam_codes[ok]
+        label_known = np.r_[pd.Index(cam_ids).get_indexer(cam_labels) >= 0, True]  # code -1: no camera
+        unknown = ~label_known[cam_codes] & ~bad_plate & ~bad_time
+    quarantine_mask = bad_plate | bad_time | unknown
+    reason = np.full(int(quarantine_mask.sum()), "plate missing", dtype=object)
+    reason[bad_time[quarantine_mask]] = "read_at missing or unparseable"
+    if unknown.any():
+        reason[unknown[quarantine_mask]] = [f"unknown camera {c!r}" for c in cam_labels[cam_codes[unknown]]]
+    quarantine = reads[quarantine_mask].assign(reason=reason)
+    if quarantine_mask.any():
+        ok = ~quarantine_mask
+        reads, t_us, cam_codes = reads[ok], t_us[ok], cam_codes[ok]
     t = _asi8_us(t_us)
 
     # positions: camera index and metres
@@ -247,6 +248,7 @@ def reconstruct(reads, cameras=None, roads=None, max_gap="30min", max_speed_kmh=
     offsets = pa.array(np.r_[s_first, len(s_idx)].astype(np.int32))
     cam_lists = pd.Series(pd.arrays.ArrowExtensionArray(pa.ListArray.from_arrays(offsets, labels)))
     plate_text = pa.array(np.asarray(plates, dtype=object), pa.string())
+    read_ids = pa.array(reads["read_id"])
     utc = "datetime64[us]"
     trips = pd.DataFrame({
         "trip_id": np.arange(n_trips, dtype=np.int64),
@@ -260,13 +262,13 @@ def reconstruct(reads, cameras=None, roads=None, max_gap="30min", max_speed_kmh=
         "mean_speed_kmh": np.where(dur_h > 0, trip_len / 1000 / np.where(dur_h > 0, dur_h, 1), np.nan),
     })
     out_reads = pd.DataFrame({
-        "read_id": _take(pa.array(reads["read_id"]), order),
+        "read_id": _take(read_ids, order),
         "plate": _take(plate_text, codes),
         "read_at": pd.Series(t.astype(utc)).dt.tz_localize("UTC"),
         "trip_id": read_trip,
         "is_repeat": is_repeat,
     })
-    legs = _legs(in_leg, a, b, s_idx, s_trip, plate_text, codes, pa.array(reads["read_id"]), order, labels, st,
+    legs = _legs(in_leg, a, b, s_idx, s_trip, plate_text, codes, read_ids, order, labels, st,
                  dt, lower, min_travel, speed, judged, impossible, network, net_i, net_j)
     # Too fast between two mobile readers: the devices disagree (position or clock), which is
     # not evidence of a second vehicle; the same plate too fast past fixed cameras or one reader is.
