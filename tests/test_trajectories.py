@@ -183,6 +183,19 @@ def test_unknown_cameras_are_quarantined_not_dropped(scenario, network):
     assert len(res.reads) + len(res.quarantine) == len(reads)
 
 
+def test_reads_without_plate_or_time_are_quarantined_and_empty_input_gives_empty_trips(scenario, network):
+    reads = scenario.alpr_reads.iloc[:1000].copy()
+    reads.loc[reads.index[:3], "plate"] = None
+    reads.loc[reads.index[3], "read_at"] = pd.NaT
+    res = reconstruct(reads, scenario.cameras, network=network)
+    assert res.quarantine["reason"].value_counts().to_dict() == {"plate missing": 3,
+                                                                 "read_at missing or unparseable": 1}
+    empty = reconstruct(reads.iloc[:0], scenario.cameras, network=network)
+    assert len(empty.trips) == len(empty.legs) == 0 and list(empty.trips.columns) == list(res.trips.columns)
+    with pytest.raises(TrajectoryError, match="max_gap"):
+        reconstruct(reads, max_gap="banana")
+
+
 def test_reconstruct_without_roads_and_for_mobile_readers(scenario):
     reads = scenario.alpr_reads.iloc[:20000]
     straight = reconstruct(reads, scenario.cameras)

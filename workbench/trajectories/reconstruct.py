@@ -152,6 +152,8 @@ def reconstruct(reads, cameras=None, roads=None, max_gap="30min", max_speed_kmh=
         ok = ~quarantine_mask
         reads, t_us, cam_codes = reads[ok], t_us[ok], cam_codes[ok]
     t = _asi8_us(t_us)
+    if not len(t):
+        return _empty(quarantine, network, dict(max_gap=max_gap, max_speed_kmh=max_speed_kmh))
 
     # positions: camera index and metres
     codes, plates = pd.factorize(reads["plate"], sort=False)
@@ -279,6 +281,25 @@ def reconstruct(reads, cameras=None, roads=None, max_gap="30min", max_speed_kmh=
                   merge_window=merge_window, clock_error_s=clock_error_s, detour_factor=detour_factor,
                   crs=crs)
     return Trips(trips=trips, reads=out_reads, legs=legs, quarantine=quarantine, network=network, params=params)
+
+
+def _empty(quarantine, network, params) -> Trips:
+    """The result for input without a usable read (everything, if anything, is in the quarantine)."""
+    utc = pd.Series([], dtype="datetime64[us, UTC]")
+    text = pd.Series([], dtype="str")
+    trips = pd.DataFrame({"trip_id": pd.Series([], dtype="int64"), "plate": text, "start": utc, "end": utc,
+                          "n_reads": pd.Series([], dtype="int64"), "n_sightings": pd.Series([], dtype="int64"),
+                          "camera_ids": pd.Series(pd.arrays.ArrowExtensionArray(pa.array([], pa.list_(pa.string())))),
+                          "length_m": pd.Series([], dtype=float), "mean_speed_kmh": pd.Series([], dtype=float)})
+    reads = pd.DataFrame({"read_id": text, "plate": text, "read_at": utc, "trip_id": pd.Series([], dtype="int64"),
+                          "is_repeat": pd.Series([], dtype=bool)})
+    num = pd.Series([], dtype=float)
+    legs = pd.DataFrame({"trip_id": pd.Series([], dtype="int64"), "plate": text, "from_read_id": text,
+                         "to_read_id": text, "from_camera": text, "to_camera": text, "depart": utc, "arrive": utc,
+                         "travel_s": num, "distance_m": num, "min_travel_s": num, "speed_kmh": num,
+                         "plausible": pd.Series([], dtype="boolean"), "route": pd.Series([], dtype=object),
+                         "flag": text})
+    return Trips(trips=trips, reads=reads, legs=legs, quarantine=quarantine, network=network, params=params)
 
 
 def _take(array: pa.Array, indices) -> pd.Series:
