@@ -249,3 +249,18 @@ def test_vehicles_near_on_dask_equals_in_memory(sample, cluster, layout, log):
         pd.testing.assert_frame_equal(found.sort_values("plate", ignore_index=True),
                                       expected.sort_values("plate", ignore_index=True))
         assert log.records().iloc[-1]["result_count"] == len(found)
+
+
+def test_the_engine_functions_themselves_hand_dask_input_to_the_scale_versions(sample, cluster, layout, log):
+    """User code keeps its shape: workbench.trajectories.reconstruct / search on a dask frame."""
+    lake = read_partitioned(layout, by="bucket")
+    delegated = reconstruct_in_memory(lake, sample.cameras, sample.roads)
+    direct = reconstruct(lake, sample.cameras, sample.roads)
+    for a, b in zip(_canonical(delegated.compute()), _canonical(direct.compute())):
+        pd.testing.assert_frame_equal(a, b)
+    plate = sample.truth["misreads"]["true_plate"].iloc[0]
+    by_date = read_partitioned(layout, by="date")
+    found = search_in_memory(by_date, plate=plate, lookalike=1, audit_log=log, **WHO)
+    expected = search(by_date, plate=plate, lookalike=1, audit_log=log, **WHO)
+    assert len(found) > 0
+    pd.testing.assert_frame_equal(found.reset_index(drop=True), expected.reset_index(drop=True))

@@ -18,6 +18,7 @@ from scipy.sparse.csgraph import connected_components
 
 from workbench.errors import TrajectoryError
 from workbench.trajectories import audit
+from workbench.trajectories._dask import dask_aware
 
 _US = 1_000_000
 
@@ -60,6 +61,7 @@ def co_sightings(reads, window="60s", max_neighbours=50) -> pd.DataFrame:
                          "gap_s": (tb - ta) / _US})
 
 
+@dask_aware("convoys")
 def convoys(reads, window="60s", min_cameras=3, min_trips=2, outing_gap="30min", max_drift="5s", *, user,
             reason, case_number, role=None, audit_log=None, policy=None):
     """Groups of plates travelling together, with the shared sightings as evidence.

@@ -17,6 +17,7 @@ import pandas as pd
 from workbench.errors import TrajectoryError
 from workbench.trajectories import audit
 from workbench.trajectories.search import _positions, haversine_m
+from workbench.trajectories._dask import dask_aware
 
 _US = 1_000_000
 COLUMNS = ["plate", "n_reads", "first_at", "last_at", "camera_ids", "seen_before", "seen_after",
@@ -77,6 +78,7 @@ def _check_at(at):
         raise TrajectoryError(f"at must be (lon, lat, time), got {at!r}") from None
 
 
+@dask_aware("vehicles_near")
 def vehicles_near(reads, cameras, at, radius_m=1500.0, before="15min", after="15min", *, user, reason,
                   case_number, role=None, audit_log=None, policy=None) -> pd.DataFrame:
     """Plates read near a place around a time, most likely involved first.

@@ -31,6 +31,7 @@ from workbench.data.crs import project
 from workbench.errors import TrajectoryError
 from workbench.trajectories.network import CameraNetwork
 from workbench.trajectories.trips import Trips
+from workbench.trajectories._dask import dask_aware
 
 _US = 1_000_000
 DEFAULT_LOCATION_ERROR_M = {"camera": 50.0, "reader": 1000.0}
@@ -72,6 +73,7 @@ def _sort_order(codes, t_us):
     return np.lexsort((t_rel, codes))
 
 
+@dask_aware("reconstruct")
 def reconstruct(reads, cameras=None, roads=None, max_gap="30min", max_speed_kmh=150.0,
                 location_error_m=None, merge_window="60s", clock_error_s=30.0, detour_factor=1.3,
                 network=None) -> Trips:

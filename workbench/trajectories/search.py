@@ -26,6 +26,7 @@ from workbench.errors import TrajectoryError
 from workbench.trajectories import audit
 from workbench.trajectories.plates import (canonical_matrix, check_pattern, normalize_plate, normalize_state,
                                            pattern_regex, plate_matrix)
+from workbench.trajectories._dask import dask_aware
 
 EARTH_RADIUS_M = 6_371_008.8
 
@@ -154,6 +155,7 @@ def haversine_m(lon1, lat1, lon2, lat2):
     return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0, 1)))
 
 
+@dask_aware("search")
 def search(reads, plate=None, pattern=None, lookalike=1, state=None, start=None, end=None, near=None,
            radius_m=None, make=None, color=None, *, user, reason, case_number, role=None, cameras=None,
            audit_log=None, policy=None) -> pd.DataFrame:
