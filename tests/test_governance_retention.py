@@ -200,3 +200,26 @@ def test_a_purge_is_logged_before_it_deletes_and_a_failed_purge_is_logged_too(sa
         assert store.count("alpr_reads") == before
     assert log.records()["action"].tolist() == ["retention_purge_started", "retention_purge_failed"]
     assert log.verify()
+
+
+def test_served_deployments_run_retention_on_a_schedule(store, log):
+    import time
+
+    from workbench.cli import main
+    from workbench.governance.audit import set_default_log
+    from workbench.ui.serve import start_retention
+
+    expected = R.plan(store, R.load_policy(preset="new_hampshire")).by_table()
+    set_default_log(log)
+    try:
+        scheduler = start_retention(store, "new_hampshire", every="1h")
+        deadline = time.monotonic() + 60
+        while scheduler.last_ is None and scheduler.error_ is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        scheduler.stop()
+    finally:
+        set_default_log(None)
+    assert scheduler.error_ is None
+    assert scheduler.last_.by_table() == expected and scheduler.last_.total > 0
+    assert log.records()["action"].tolist() == ["retention_purge_started", "retention_purge"]
+    assert main(["serve", "--users", "nobody.yaml", "--retention", "maine"]) == 1  # needs --live

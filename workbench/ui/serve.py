@@ -199,6 +199,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="users file (YAML, see workbench.governance.roles; default $WORKBENCH_USERS)")
     p.add_argument("--oauth-provider", default=None, help="Panel OAuth provider (github, azure, okta, …)")
     p.add_argument("--tiles", default="", help="XYZ tile URL for the basemap (default: off-line street map)")
+    p.add_argument("--retention", default=None, metavar="POLICY",
+                   help="apply a retention policy (YAML file or preset name) to the live store on a schedule; "
+                        "needs --live (the served process is the store's one writer)")
+    p.add_argument("--retention-every", default="1h", help="how often retention runs (default 1h)")
     p.set_defaults(func=cmd_serve)
     return p
 
@@ -211,19 +215,44 @@ def cmd_serve(args) -> int:
         raise WorkbenchError("serving needs --users users.yaml (or $WORKBENCH_USERS) or --oauth-provider")
     users = Users.load(args.users) if args.users else None
     workspace = load_workspace(args.data, args.store)
-    live = None
+    if args.retention and args.live is None:
+        raise WorkbenchError("--retention needs --live: retention runs in the process that writes the store")
+    live = retention = None
     if args.live is not None:
         from workbench.ui.live import start_live
 
         live = start_live(workspace, args.live or None, store=args.store)
+    if args.retention:
+        retention = start_retention(live.store, args.retention, every=args.retention_every)
     print(f"Serving RTCC Workbench on http://{args.address}:{args.port}/ (Ctrl-C to stop)", flush=True)
     try:
         serve(workspace, port=args.port, address=args.address, users=users, oauth_provider=args.oauth_provider,
               tiles=args.tiles)
     finally:
+        if retention is not None:
+            retention.stop()
         if live is not None:
             live.stop()
     return 0
+
+
+def start_retention(store, policy, every="1h"):
+    """Run the retention policy (a YAML file or a preset name) on ``store`` every ``every``.
+
+    The served process is the store's one writer, so retention is scheduled here,
+    audited like any purge (intent, then counts).
+
+    Returns
+    -------
+    workbench.governance.retention.RetentionScheduler
+        Started; ``.last_`` holds the last run's plan and ``.error_`` its error, if any.
+    """
+    from pathlib import Path
+
+    from workbench.governance.retention import RetentionScheduler, load_policy
+
+    loaded = load_policy(policy) if Path(str(policy)).is_file() else load_policy(preset=policy)
+    return RetentionScheduler(store, loaded, every=every).start()
 
 
 def main(argv=None) -> int:
