@@ -128,3 +128,15 @@ def test_search_without_case_number_is_refused_in_the_page(server, page, audit_p
     page.get_by_text("refused").first.wait_for(timeout=15_000)
     last = json.loads(audit_path.read_text().splitlines()[-1])
     assert last["result_count"] is None and "refused" in last["parameters"]
+
+
+def test_search_without_a_reason_is_refused_in_the_page(server, page, audit_path):
+    login(page, server.url, "ivan", "/vehicles")
+    page.get_by_text("Every search is audited").first.wait_for(timeout=15_000)
+    page.locator(".plate-input input").fill("ABC1234")
+    page.locator(".case-input input").fill("25-020362")
+    page.locator(".search-button button").click()
+    page.get_by_text("refused").first.wait_for(timeout=15_000)
+    last = json.loads(audit_path.read_text().splitlines()[-1])
+    assert last["user"] == "ivan" and last["result_count"] is None and "refused" in last["parameters"]
+    assert not page.locator(".tabulator-cell", has_text="ABC1234").count()
