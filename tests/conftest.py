@@ -43,3 +43,24 @@ def mpdta_path(shared_data) -> Path:
     path = shared_data / "mpdta" / "mpdta.csv"
     require(path.is_file(), f"mpdta panel not found at {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def sample():
+    """The committed sample scenario, loaded once per test session."""
+    import workbench
+
+    return workbench.load_sample()
+
+
+@pytest.fixture(scope="session")
+def sample_store_file(sample, tmp_path_factory):
+    """A DuckDB store holding every non-empty table of the sample (copy it before writing)."""
+    from workbench.data import Store
+
+    path = tmp_path_factory.mktemp("store") / "sample.duckdb"
+    with Store(path) as store:
+        for name, table in sample.tables.items():
+            if len(table):
+                store.append(name, table)
+    return path

@@ -14,21 +14,6 @@ from workbench.governance.audit import AuditLog
 AS_OF = "2026-01-10"
 
 
-@pytest.fixture(scope="module")
-def sample():
-    return workbench.load_sample()
-
-
-@pytest.fixture(scope="module")
-def sample_store_file(sample, tmp_path_factory):
-    path = tmp_path_factory.mktemp("store") / "sample.duckdb"
-    with Store(path) as store:
-        for name, table in sample.tables.items():
-            if len(table):
-                store.append(name, table)
-    return path
-
-
 @pytest.fixture
 def store(sample_store_file, tmp_path):
     path = tmp_path / "store.duckdb"

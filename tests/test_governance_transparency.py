@@ -3,9 +3,7 @@
 import json
 
 import pandas as pd
-import pytest
 
-import workbench
 from workbench.cli import main
 from workbench.data import Store
 from workbench.governance import retention as R
@@ -13,21 +11,6 @@ from workbench.governance.audit import AuditLog
 from workbench.governance.transparency import transparency_report
 
 AS_OF = "2026-01-10"
-
-
-@pytest.fixture(scope="module")
-def sample():
-    return workbench.load_sample()
-
-
-@pytest.fixture(scope="module")
-def store_file(sample, tmp_path_factory):
-    path = tmp_path_factory.mktemp("store") / "sample.duckdb"
-    with Store(path) as store:
-        for name, table in sample.tables.items():
-            if len(table):
-                store.append(name, table)
-    return path
 
 
 def _searches(log):
@@ -41,10 +24,10 @@ def _searches(log):
                reason=None, case_number="25-9", result_count=None)
 
 
-def test_transparency_report_counts_searches_hits_holdings_and_cameras(sample, store_file, tmp_path):
+def test_transparency_report_counts_searches_hits_holdings_and_cameras(sample, sample_store_file, tmp_path):
     log = AuditLog(tmp_path / "audit.jsonl")
     _searches(log)
-    with Store(store_file, read_only=True) as store:
+    with Store(sample_store_file, read_only=True) as store:
         report = transparency_report(store, log, hotlist=sample.truth["hotlist"], as_of=AS_OF)
         policy = R.load_policy()
         due = R.plan(store, policy, as_of=AS_OF, hotlist=sample.truth["hotlist"])
@@ -85,11 +68,11 @@ def test_cli_verify_names_a_tampered_record_in_one_line(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "record 3" in err and "hash mismatch" in err
 
 
-def test_cli_retention_dry_run_then_apply_then_export_the_audit(sample, store_file, tmp_path, capsys):
+def test_cli_retention_dry_run_then_apply_then_export_the_audit(sample, sample_store_file, tmp_path, capsys):
     import shutil
 
     store = tmp_path / "store.duckdb"
-    shutil.copy(store_file, store)
+    shutil.copy(sample_store_file, store)
     log = tmp_path / "audit.jsonl"
     hotlist = tmp_path / "hotlist.csv"
     sample.truth["hotlist"][["plate"]].to_csv(hotlist, index=False)

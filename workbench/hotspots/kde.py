@@ -36,12 +36,20 @@ def nrd_bandwidth(x, y):
     averaged over x and y to give one isotropic bandwidth.
     """
     n = x.size
-    per_axis = []
+    stats = []
     for v in (x, y):
         q75, q25 = np.percentile(v, [75, 25])
-        spread = min(float(np.std(v, ddof=1)) if n > 1 else 0.0, (q75 - q25) / 1.34)
+        stats.append((float(np.std(v, ddof=1)) if n > 1 else 0.0, q75 - q25))
+    return nrd_from_stats(stats, n)
+
+
+def nrd_from_stats(stats, n: int) -> float:
+    """Silverman's rule from per-axis ``(sd, IQR)`` pairs (shared by the pandas and dask paths)."""
+    per_axis = []
+    for sd, iqr in stats:
+        spread = min(sd, iqr / 1.34)
         if spread <= 0:
-            spread = float(np.std(v, ddof=1)) if n > 1 else 0.0
+            spread = sd
         per_axis.append(1.06 * spread * n ** (-0.2))
     h = float(np.mean(per_axis))
     if not np.isfinite(h) or h <= 0:

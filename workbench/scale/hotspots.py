@@ -296,8 +296,10 @@ def robust_extent(pts: DaskPoints):
 
 def nrd_bandwidth(pts: DaskPoints) -> float:
     """:func:`~workbench.hotspots.kde.nrd_bandwidth` over all partitions (exact quartiles, two-pass sd)."""
+    from workbench.hotspots.kde import nrd_from_stats
+
     n = pts.n_located
-    per_axis = []
+    stats = []
     for column in ("x", "y"):
         q75, q25 = percentiles(pts.parts, pts.sizes, column, [75, 25])
         total = sum(_compute(*[_delayed(lambda f, c=column: float(f[c].sum()), p) for p in pts.parts]))
@@ -305,17 +307,8 @@ def nrd_bandwidth(pts: DaskPoints) -> float:
         ss = sum(_compute(*[_delayed(lambda f, c=column: float(((f[c] - mean) ** 2).sum()), p)
                             for p in pts.parts]))
         sd = float(np.sqrt(ss / (n - 1))) if n > 1 else 0.0
-        spread = min(sd, (q75 - q25) / 1.34)
-        if spread <= 0:
-            spread = sd
-        per_axis.append(1.06 * spread * n ** (-0.2))
-    h = float(np.mean(per_axis))
-    if not np.isfinite(h) or h <= 0:
-        raise HotspotInputError(
-            f"bandwidth='nrd' needs points that spread out; these {n} points do not "
-            "(one point, or all at the same place): give bandwidth in metres"
-        )
-    return h
+        stats.append((sd, q75 - q25))
+    return nrd_from_stats(stats, n)
 
 
 # ------------------------------------------------------------------ grids
