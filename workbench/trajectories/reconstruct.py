@@ -1,7 +1,8 @@
 """Trip reconstruction: from ALPR reads to trips, legs and impossible-travel flags.
 
-Reads are sorted by (plate, time) once; everything after is numpy over that
-order:
+Reads are sorted by (plate, time) once and walked once in that order by a
+compiled pass (:mod:`workbench.trajectories._kernels`); the tables are built
+from its arrays with Arrow, without Python objects per read:
 
 1. *Repeat reads* of a plate at one place (the same fixed camera, or the same
    mobile reader) within ``merge_window`` are merged into one sighting.
@@ -25,15 +26,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from workbench.data.crs import project
 from workbench.errors import TrajectoryError
+from workbench.trajectories import _kernels
+from workbench.trajectories._dask import dask_aware
 from workbench.trajectories.network import CameraNetwork
 from workbench.trajectories.trips import Trips
-from workbench.trajectories._dask import dask_aware
 
-_US = 1_000_000
 DEFAULT_LOCATION_ERROR_M = {"camera": 50.0, "reader": 1000.0}
 
 
@@ -54,23 +54,16 @@ def _check_reads(reads):
         raise TrajectoryError("reads need camera_id or lon/lat to say where a plate was seen")
 
 
-def _asi8_us(series) -> np.ndarray:
-    """Microseconds since the epoch of a timezone-aware datetime Series, as int64."""
-    if not len(series):
-        return np.array([], np.int64)
-    return np.asarray(series.dt.as_unit("us").array.asi8, dtype=np.int64)
-
-
-def _sort_order(codes, t_us):
-    """Order by (plate code, time) with one argsort of a packed key where it fits."""
-    if not len(codes):
-        return np.array([], np.int64)
-    t_rel = t_us - t_us.min()
-    bits = int(max(int(codes.max()), 1)).bit_length()
-    if int(t_rel.max()) < 2 ** (62 - bits):
-        key = (codes.astype(np.int64) << (62 - bits)) | t_rel
-        return np.argsort(key)  # ties are reads of one plate in the same microsecond: any order
-    return np.lexsort((t_rel, codes))
+def _utc_us(read_at) -> tuple[np.ndarray, np.ndarray]:
+    """Microseconds since the epoch (int64) of ``read_at``, and where it is missing or unparseable."""
+    dtype = read_at.dtype
+    if isinstance(dtype, pd.DatetimeTZDtype) or (dtype.kind == "M" and not isinstance(dtype, pd.ArrowDtype)):
+        # already datetimes: their int64 values are UTC whatever the zone, no parsing needed
+        values = read_at.array if getattr(dtype, "unit", "ns") == "us" else read_at.dt.as_unit("us").array
+    else:
+        values = pd.to_datetime(read_at, utc=True, errors="coerce").dt.as_unit("us").array
+    t = np.asarray(values.asi8, dtype=np.int64)
+    return t, np.asarray(values.isna(), dtype=bool)
 
 
 @dask_aware("reconstruct")
@@ -130,15 +123,17 @@ def reconstruct(reads, cameras=None, roads=None, max_gap="30min", max_speed_kmh=
         network = CameraNetwork(roads, cameras)
 
     n = len(reads)
-    plate = reads["plate"]
-    t_us = pd.to_datetime(reads["read_at"], utc=True, errors="coerce")
-    bad_plate = plate.isna().to_numpy() | (plate.astype("str").str.len() == 0).to_numpy()
-    bad_time = t_us.isna().to_numpy() & ~bad_plate
+    plate_codes, plates = pd.factorize(reads["plate"], sort=False)  # -1 for missing
+    empty_plate = np.r_[pd.Index(plates).astype("str").str.len().to_numpy() == 0, True]
+    bad_plate = (plate_codes < 0) | empty_plate[plate_codes]
+    t, bad_time = _utc_us(reads["read_at"])
+    bad_time &= ~bad_plate
     if "camera_id" in reads:
         cam_codes, cam_labels = pd.factorize(reads["camera_id"], sort=True)  # -1 for missing
         cam_labels = np.asarray(cam_labels, dtype=object)
     else:
         cam_codes, cam_labels = np.full(n, -1, dtype=np.int64), np.array([], dtype=object)
+    cam_codes = cam_codes.astype(np.int64, copy=False)
     unknown = np.zeros(n, dtype=bool)
     if cameras is not None and len(cam_labels):
         cam_ids = network.camera_ids if network is not None else cameras["camera_id"].astype(str).unique()
@@ -150,135 +145,93 @@ def reconstruct(reads, cameras=None, roads=None, max_gap="30min", max_speed_kmh=
     if unknown.any():
         reason[unknown[quarantine_mask]] = [f"unknown camera {c!r}" for c in cam_labels[cam_codes[unknown]]]
     quarantine = reads[quarantine_mask].assign(reason=reason)
-    if quarantine_mask.any():
-        ok = ~quarantine_mask
-        reads, t_us, cam_codes = reads[ok], t_us[ok], cam_codes[ok]
-    t = _asi8_us(t_us)
-    if not len(t):
+    keep = ~quarantine_mask
+    if not keep.any():
         return _empty(quarantine, network, dict(max_gap=max_gap, max_speed_kmh=max_speed_kmh))
 
-    # positions: camera index and metres
-    codes, plates = pd.factorize(reads["plate"], sort=False)
-    order = _sort_order(codes, t)
-    codes, t, cam_codes = codes[order], t[order], cam_codes[order]
-    x = np.full(len(order), np.nan)
-    y = np.full(len(order), np.nan)
-    src_err = np.full(len(order), np.nan)
-    if cameras is not None and len(order) and len(cam_labels):
-        cams = cameras.drop_duplicates("camera_id").set_index("camera_id")
+    # Plates are numbered by first appearance among the kept reads: trips come out in that order.
+    # The quarantined reads stay in place; the sort leaves them out.
+    plate_text = _strings(plates)
+    if quarantine_mask.any():
+        group, rank, n_groups = _kernels.first_seen_groups(plate_codes.astype(np.int64), keep, len(plates))
+        by_group = np.empty(n_groups, np.int64)
+        by_group[rank[rank >= 0]] = np.flatnonzero(rank >= 0)
+        plate_text = plate_text.take(pa.array(by_group))
+    else:
+        group, n_groups = plate_codes.astype(np.int64, copy=False), len(plates)
+    order, t_s, group_s = _kernels.order_by_group_time(group, n_groups, t)
+
+    # positions: per camera label, and a read's own lon/lat where its camera gives none
+    n_cam = len(cam_labels)
+    cam_xy = np.full((n_cam, 2), np.nan)
+    cam_err = np.full(n_cam, np.nan)
+    if cameras is not None and n_cam:
         if network is not None:
             cxy = pd.DataFrame(network.camera_xy, index=network.camera_ids).reindex(cam_labels)
         else:
+            cams = cameras.drop_duplicates("camera_id").set_index("camera_id")
             cx, cy, _ = project(cams["lon"], cams["lat"])
             cxy = pd.DataFrame(np.c_[cx, cy], index=cams.index.astype(str)).reindex(cam_labels)
-        on_cam = cam_codes >= 0
-        x[on_cam] = cxy.to_numpy()[cam_codes[on_cam], 0]
-        y[on_cam] = cxy.to_numpy()[cam_codes[on_cam], 1]
-        src_err[on_cam] = err["camera"]
+        cam_xy = cxy.to_numpy(float)
+        cam_err[:] = err["camera"]
     crs = network.crs if network is not None else None
-    if {"lon", "lat"} <= set(reads.columns) and (np.isnan(x).any()):
-        lon = reads["lon"].to_numpy(float)[order]
-        lat = reads["lat"].to_numpy(float)[order]
-        own = np.isnan(x) & np.isfinite(lon) & np.isfinite(lat)
-        if own.any():
-            ox, oy, crs = project(lon[own], lat[own], crs)
-            x[own], y[own] = ox, oy
-            src_err[own] = err["reader"]
+    own_ok, own_x, own_y = np.empty(0, bool), np.empty(0), np.empty(0)
+    if {"lon", "lat"} <= set(reads.columns):
+        no_xy = np.r_[np.isnan(cam_xy[:, 0]), True][cam_codes] & keep
+        if no_xy.any():
+            lon, lat = reads["lon"].to_numpy(float), reads["lat"].to_numpy(float)
+            own = no_xy & np.isfinite(lon) & np.isfinite(lat)
+            if own.any():
+                own_x, own_y = np.full(n, np.nan), np.full(n, np.nan)
+                own_x[own], own_y[own], crs = project(lon[own], lat[own], crs)
+                own_ok = own
     if "device" in reads:
-        dev_codes0, dev_labels = pd.factorize(reads["device"], sort=False)
-        dev_codes = dev_codes0[order]
+        dev_codes, dev_labels = pd.factorize(reads["device"], sort=False)
+        dev_codes = dev_codes.astype(np.int64, copy=False)
         device = pa.array(np.asarray(dev_labels, dtype=object), pa.string())
     else:
-        dev_codes, device = np.full(len(order), -1, dtype=np.int64), pa.array([], pa.string())
-    place = np.where(cam_codes >= 0, cam_codes, -2 - dev_codes)  # same camera, or same mobile device
+        dev_codes, device = np.empty(0, np.int64), pa.array([], pa.string())
+    if network is not None:
+        net_of_cam = network.index(cam_labels).astype(np.int64) if n_cam else np.empty(0, np.int64)
+        distance_m = np.ascontiguousarray(network.distance_m, dtype=float)
+        travel_s = np.ascontiguousarray(network.travel_s, dtype=float)
+    else:
+        net_of_cam, distance_m, travel_s = np.full(n_cam, -1, np.int64), np.zeros((0, 0)), np.zeros((0, 0))
 
-    # 1. repeat reads at one place
-    same_plate = np.r_[False, codes[1:] == codes[:-1]]
-    dt_prev = np.r_[np.inf, np.diff(t) / _US]
-    near = np.r_[False, np.hypot(np.diff(x), np.diff(y)) <= 2 * np.nan_to_num(src_err[1:], nan=0) + 1]
-    same_spot = (cam_codes >= 0) | near | (np.isnan(x) & np.r_[True, np.isnan(x[:-1])])
-    is_repeat = same_plate & (np.r_[False, place[1:] == place[:-1]]) & (dt_prev <= merge_s) & same_spot
-    s_idx = np.flatnonzero(~is_repeat)
+    (is_repeat, read_trip), s_label, trip_cols, leg_cols = _kernels.walk(
+        order, group_s, t_s, cam_codes, dev_codes, np.ascontiguousarray(cam_xy[:, 0]),
+        np.ascontiguousarray(cam_xy[:, 1]), cam_err, own_ok, own_x, own_y, float(err["reader"]), net_of_cam,
+        distance_m, travel_s, n_cam, merge_s, gap_s, float(max_speed_kmh), float(clock_error_s),
+        float(detour_factor))
 
-    # 2. legs between consecutive sightings of a plate
-    sc, st, sx, sy, se, scam = codes[s_idx], t[s_idx], x[s_idx], y[s_idx], src_err[s_idx], cam_codes[s_idx]
-    a, b = np.arange(len(s_idx) - 1), np.arange(1, len(s_idx))
-    pair = sc[a] == sc[b]
-    dt = (st[b] - st[a]) / _US
-    straight = np.hypot(sx[b] - sx[a], sy[b] - sy[a])
-    lower = straight.copy()
-    length = straight * detour_factor
-    min_travel = np.full(len(a), np.nan)
-    net_i = net_j = None
-    if network is not None and len(a):
-        lab_net = network.index(cam_labels.astype(object)) if len(cam_labels) else np.array([], int)
-        ci = np.where(scam[a] >= 0, lab_net[np.maximum(scam[a], 0)] if len(lab_net) else -1, -1)
-        cj = np.where(scam[b] >= 0, lab_net[np.maximum(scam[b], 0)] if len(lab_net) else -1, -1)
-        both = (ci >= 0) & (cj >= 0)
-        lower[both] = network.distance_m[ci[both], cj[both]]
-        length[both] = lower[both]
-        min_travel[both] = network.travel_s[ci[both], cj[both]]
-        net_i, net_j = ci, cj
-    tol_m = np.nan_to_num(se[a], nan=0) + np.nan_to_num(se[b], nan=0)
-    dev_s = dev_codes[s_idx]
-    other_device = (dev_s[a] != dev_s[b]) & (scam[a] < 0) & (scam[b] < 0)
-    tol_s = np.where(other_device, clock_error_s, 0.0)
-    need = np.maximum(lower - tol_m, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        worst = need / np.maximum(dt + tol_s, 0.5) * 3.6
-        speed = length / np.maximum(dt, 0.5) * 3.6
-    judged = np.isfinite(lower)
-    impossible = judged & (worst > max_speed_kmh)
-
-    # 3. trips
-    new_trip = np.r_[True, ~pair | (dt > gap_s) | impossible]
-    s_trip = np.cumsum(new_trip) - 1
-    read_trip = np.empty(len(order), np.int64)
-    read_trip[s_idx] = s_trip
-    read_trip = np.maximum.accumulate(np.where(is_repeat, -1, np.r_[read_trip]))  # repeats follow their sighting
-    read_trip[s_idx] = s_trip
-    n_trips = int(s_trip[-1]) + 1 if len(s_trip) else 0
-
-    in_leg = pair & (dt <= gap_s)
-    leg_len = np.where(in_leg & ~new_trip[1:] & np.isfinite(length), length, 0.0)
-    trip_len = np.bincount(s_trip[a], weights=leg_len, minlength=n_trips) if len(a) else np.zeros(n_trips)
-    first = np.flatnonzero(np.r_[True, read_trip[1:] != read_trip[:-1]]) if len(order) else np.array([], int)
-    last = np.r_[first[1:] - 1, len(order) - 1] if len(first) else first
-    start_us, end_us = t[first], t[last]
-    dur_h = (end_us - start_us) / _US / 3600
-    trip_plate = codes[first]
-    labels = _sighting_labels(cam_labels, cam_codes[s_idx], device, dev_codes[s_idx])
-    s_first = np.flatnonzero(new_trip)
-    offsets = pa.array(np.r_[s_first, len(s_idx)].astype(np.int32))
+    # Camera ids of the sightings, or the device of a mobile read: codes into one small dictionary.
+    cam_dict = pa.array(cam_labels.astype(str) if n_cam else [], pa.string())
+    label_dict = pa.concat_arrays([cam_dict, device])
+    trip_sfirst, start, end, n_reads, n_sightings, trip_group, length_m, mean_speed = trip_cols
+    n_trips = len(start)
+    offsets = pa.array(np.r_[trip_sfirst, len(s_label)].astype(np.int32))
+    labels = label_dict.take(pa.array(s_label, mask=s_label < 0))
     cam_lists = pd.Series(pd.arrays.ArrowExtensionArray(pa.ListArray.from_arrays(offsets, labels)))
-    plate_text = pa.array(np.asarray(plates, dtype=object), pa.string())
     read_ids = pa.array(reads["read_id"])
-    utc = "datetime64[us]"
     trips = pd.DataFrame({
         "trip_id": np.arange(n_trips, dtype=np.int64),
-        "plate": _take(plate_text, trip_plate),
-        "start": pd.Series(start_us.astype(utc)).dt.tz_localize("UTC"),
-        "end": pd.Series(end_us.astype(utc)).dt.tz_localize("UTC"),
-        "n_reads": np.bincount(read_trip, minlength=n_trips),
-        "n_sightings": np.bincount(s_trip, minlength=n_trips),
+        "plate": _take(plate_text, trip_group),
+        "start": _utc(start),
+        "end": _utc(end),
+        "n_reads": n_reads,
+        "n_sightings": n_sightings,
         "camera_ids": cam_lists,
-        "length_m": trip_len,
-        "mean_speed_kmh": np.where(dur_h > 0, trip_len / 1000 / np.where(dur_h > 0, dur_h, 1), np.nan),
-    })
+        "length_m": length_m,
+        "mean_speed_kmh": mean_speed,
+    }, copy=False)
     out_reads = pd.DataFrame({
         "read_id": _take(read_ids, order),
-        "plate": _take(plate_text, codes),
-        "read_at": pd.Series(t.astype(utc)).dt.tz_localize("UTC"),
+        "plate": _take(plate_text, group_s),
+        "read_at": _utc(t_s),
         "trip_id": read_trip,
         "is_repeat": is_repeat,
-    })
-    legs = _legs(in_leg, a, b, s_idx, s_trip, plate_text, codes, read_ids, order, labels, st,
-                 dt, lower, min_travel, speed, judged, impossible, network, net_i, net_j)
-    # Too fast between two mobile readers: the devices disagree (position or clock), which is
-    # not evidence of a second vehicle; the same plate too fast past fixed cameras or one reader is.
-    kind = np.where(impossible & other_device, "device_disagreement",
-                    np.where(impossible, "impossible_travel", None))
-    legs["flag"] = pd.Series(kind[in_leg], dtype="str")
+    }, copy=False)
+    legs = _legs(leg_cols, plate_text, read_ids, label_dict, network)
     params = dict(max_gap=max_gap, max_speed_kmh=max_speed_kmh, location_error_m=err,
                   merge_window=merge_window, clock_error_s=clock_error_s, detour_factor=detour_factor,
                   crs=crs)
@@ -304,58 +257,68 @@ def _empty(quarantine, network, params) -> Trips:
     return Trips(trips=trips, reads=reads, legs=legs, quarantine=quarantine, network=network, params=params)
 
 
-def _take(array: pa.Array, indices) -> pd.Series:
-    """``array[indices]`` as a pandas ``str`` Series, without Python strings."""
-    if not isinstance(array, (pa.Array, pa.ChunkedArray)):
-        array = pa.array(array)
-    return array.take(pa.array(np.asarray(indices, dtype=np.int64))).cast(pa.string()).to_pandas()
+def _strings(values) -> pa.Array:
+    """Text values (a factorize's uniques) as an Arrow string array, without Python strings where they are Arrow."""
+    array = pa.array(pd.Series(values).array if isinstance(values, pd.Index) else values)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return array if array.type == pa.large_string() else array.cast(pa.string())
 
 
-def _sighting_labels(cam_labels, cam_codes, device, dev_codes) -> pa.Array:
-    """Camera id of each sighting (or the device of a mobile read) as an Arrow string array."""
-    cam_dict = pa.array(np.asarray(cam_labels, dtype=object).astype(str) if len(cam_labels) else [], pa.string())
-    on_cam = cam_codes >= 0
-    out = pa.DictionaryArray.from_arrays(pa.array(np.maximum(cam_codes, 0).astype(np.int32), mask=~on_cam),
-                                         cam_dict).cast(pa.string()) if len(cam_dict) else \
-        pa.nulls(len(cam_codes), pa.string())
-    if (~on_cam).any():
-        has_dev = dev_codes >= 0
-        dev = pa.DictionaryArray.from_arrays(pa.array(np.maximum(dev_codes, 0).astype(np.int32), mask=~has_dev),
-                                             device if len(device) else pa.array([""])).cast(pa.string())
-        out = pc.if_else(pa.array(on_cam), out, dev)
-    return out
+def _take(array, indices, mask=None) -> pd.Series:
+    """``array[indices]`` as a pandas ``str`` Series (missing where ``mask``), without Python strings."""
+    taken = array.take(pa.array(np.asarray(indices, dtype=np.int64), mask=mask))
+    return taken.cast(pa.large_string()).to_pandas()  # pandas' str dtype holds large_string: cast once, here
 
 
-def _legs(in_leg, a, b, s_idx, s_trip, plate_text, codes, read_ids, order, labels, st, dt, lower, min_travel,
-          speed, judged, impossible, network, net_i, net_j):
-    k = np.flatnonzero(in_leg)
-    ra, rb = s_idx[a[k]], s_idx[b[k]]
-    plausible = pd.array(np.where(judged[k], ~impossible[k], False), dtype="boolean")
-    plausible[~judged[k]] = pd.NA
+def _utc(us) -> pd.Series:
+    """Microseconds since the epoch as a ``datetime64[us, UTC]`` Series (no copy, no parsing)."""
+    return pa.array(us, pa.timestamp("us", tz="UTC")).to_pandas().dt.tz_convert("UTC")
+
+
+def _legs(leg_cols, plate_text, read_ids, label_dict, network) -> pd.DataFrame:
+    (trip, group, from_row, to_row, from_label, to_label, depart, arrive, travel_s, distance_m, min_travel_s,
+     speed_kmh, state, route_key) = leg_cols
+    judged = state != _kernels.UNJUDGED
+    flagged = (state == _kernels.IMPOSSIBLE) | (state == _kernels.DEVICE_DISAGREEMENT)
+    # Too fast between two mobile readers: the devices disagree (position or clock), which is
+    # not evidence of a second vehicle; the same plate too fast past fixed cameras or one reader is.
+    flags = pa.array(["impossible_travel", "device_disagreement"], pa.large_string())
+    labels = label_dict.cast(pa.large_string())
     legs = pd.DataFrame({
-        "trip_id": s_trip[a[k]],
-        "plate": _take(plate_text, codes[ra]),
-        "from_read_id": _take(read_ids, order[ra]),
-        "to_read_id": _take(read_ids, order[rb]),
-        "from_camera": _take(labels, a[k]),
-        "to_camera": _take(labels, b[k]),
-        "depart": pd.Series(st[a[k]].astype("datetime64[us]")).dt.tz_localize("UTC"),
-        "arrive": pd.Series(st[b[k]].astype("datetime64[us]")).dt.tz_localize("UTC"),
-        "travel_s": dt[k],
-        "distance_m": lower[k],
-        "min_travel_s": min_travel[k],
-        "speed_kmh": speed[k],
-        "plausible": plausible,
-    })
-    if network is not None and len(k):
-        n1 = len(network.camera_ids)
-        ni, nj = net_i[k].astype(np.int64), net_j[k].astype(np.int64)
-        pairs = np.where((ni >= 0) & (nj >= 0), ni * n1 + nj, -1)
-        uniq, inv = np.unique(pairs, return_inverse=True)
-        routes = np.empty(len(uniq), dtype=object)
-        for m, p in enumerate(uniq):  # one route per camera pair, not per leg
-            routes[m] = network.route_edges(*divmod(int(p), n1)) if p >= 0 else ()
-        legs["route"] = routes[inv]
-    else:
-        legs["route"] = pd.Series([()] * len(k), dtype=object)
+        "trip_id": trip,
+        "plate": _take(plate_text, group),
+        "from_read_id": _take(read_ids, from_row),
+        "to_read_id": _take(read_ids, to_row),
+        "from_camera": _take(labels, from_label, mask=from_label < 0),
+        "to_camera": _take(labels, to_label, mask=to_label < 0),
+        "depart": _utc(depart),
+        "arrive": _utc(arrive),
+        "travel_s": travel_s,
+        "distance_m": distance_m,
+        "min_travel_s": min_travel_s,
+        "speed_kmh": speed_kmh,
+        "plausible": pd.arrays.BooleanArray(state == _kernels.PLAUSIBLE, ~judged),
+        "route": _routes(network, route_key),
+        "flag": _take(flags, (state == _kernels.DEVICE_DISAGREEMENT).astype(np.int64), mask=~flagged),
+    }, copy=False)
     return legs
+
+
+def _routes(network, route_key):
+    """Edge ids of each leg's fastest route (``()`` without roads): one look-up per camera pair, not per leg."""
+    if network is None:
+        return pd.Series([()] * len(route_key), dtype=object)
+    n1 = len(network.camera_ids)
+    if n1 * n1 <= 4 * len(route_key) + 65536:  # a table over all camera pairs spares sorting the legs
+        slot = route_key + 1  # slot 0: no route
+        table = np.empty(n1 * n1 + 1, dtype=object)
+        pairs = np.flatnonzero(np.bincount(slot, minlength=len(table))) - 1
+        slots = pairs + 1
+    else:
+        pairs, slot = np.unique(route_key, return_inverse=True)
+        table = np.empty(len(pairs), dtype=object)
+        slots = np.arange(len(pairs))
+    for s, p in zip(slots, pairs):
+        table[s] = network.route_edges(*divmod(int(p), n1)) if p >= 0 else ()
+    return table[slot]

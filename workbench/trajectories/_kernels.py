@@ -1,0 +1,275 @@
+"""Compiled passes of :func:`~workbench.trajectories.reconstruct` over reads in (plate, time) order.
+
+Trip reconstruction is one sequential walk per plate: a read is a repeat or a
+new sighting, a sighting closes a leg, a leg may start a new trip. Written as
+whole-array NumPy this took some forty temporaries of ten million elements;
+here it is two loops (sort, walk) that touch each read once. The float
+arithmetic is written in the same order as the NumPy formulation it replaced,
+so results are bit-for-bit the same (``tests/test_trajectories.py`` checks
+the walk against a plain per-plate Python loop).
+
+``cache=True`` keeps the compiled code in ``__pycache__``: only the first call
+after an install or an edit pays for compiling (a few seconds).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_US = 1_000_000
+_FLOAT_MAX = np.finfo(np.float64).max
+
+# leg_state codes (see walk)
+PLAUSIBLE, IMPOSSIBLE, DEVICE_DISAGREEMENT, UNJUDGED = 0, 1, 2, 3
+
+
+@njit(cache=True, nogil=True)
+def first_seen_groups(codes, keep, n_codes):  # pragma: no cover - compiled
+    """Renumber plate codes by first appearance among kept reads; -1 for reads set aside.
+
+    Returns (group per read, group of each old code or -1, number of groups).
+    """
+    rank = np.full(n_codes, -1, np.int64)
+    group = np.full(codes.shape[0], -1, np.int64)
+    n_groups = 0
+    for i in range(codes.shape[0]):
+        c = codes[i]
+        if keep[i] and c >= 0:
+            if rank[c] < 0:
+                rank[c] = n_groups
+                n_groups += 1
+            group[i] = rank[c]
+    return group, rank, n_groups
+
+
+@njit(cache=True, nogil=True)
+def order_by_group_time(group, n_groups, t):  # pragma: no cover - compiled
+    """Positions of the reads with ``group >= 0`` ordered by (group, t), stably.
+
+    The same order as ``np.lexsort((t, group))`` without the -1 rows, in O(n):
+    a counting sort by group, then each group (a plate's reads: few, and
+    usually already in time order) sorted by time.
+
+    Returns (order, t in that order, group in that order).
+    """
+    n = group.shape[0]
+    start = np.zeros(n_groups + 1, np.int64)
+    for i in range(n):
+        if group[i] >= 0:
+            start[group[i] + 1] += 1
+    for g in range(n_groups):
+        start[g + 1] += start[g]
+    m = start[n_groups]
+    order = np.empty(m, np.int64)
+    t_sorted = np.empty(m, np.int64)
+    group_sorted = np.empty(m, np.int64)
+    pos = start[:n_groups].copy()
+    for i in range(n):
+        g = group[i]
+        if g >= 0:
+            k = pos[g]
+            order[k] = i
+            t_sorted[k] = t[i]
+            pos[g] = k + 1
+    for g in range(n_groups):
+        lo, hi = start[g], start[g + 1]
+        group_sorted[lo:hi] = g
+        in_order = True
+        for k in range(lo + 1, hi):
+            if t_sorted[k] < t_sorted[k - 1]:
+                in_order = False
+                break
+        if in_order:
+            continue
+        if hi - lo <= 32:  # insertion sort: stable, and fastest for a handful of reads
+            for k in range(lo + 1, hi):
+                tk, ok = t_sorted[k], order[k]
+                m2 = k - 1
+                while m2 >= lo and t_sorted[m2] > tk:
+                    t_sorted[m2 + 1] = t_sorted[m2]
+                    order[m2 + 1] = order[m2]
+                    m2 -= 1
+                t_sorted[m2 + 1] = tk
+                order[m2 + 1] = ok
+        else:
+            idx = np.argsort(t_sorted[lo:hi], kind="mergesort")
+            order[lo:hi] = order[lo:hi][idx]
+            t_sorted[lo:hi] = t_sorted[lo:hi][idx]
+    return order, t_sorted, group_sorted
+
+
+@njit(cache=True, inline="always")
+def _nan_to_num(v):  # pragma: no cover - compiled
+    if v != v:
+        return 0.0
+    if v == np.inf:
+        return _FLOAT_MAX
+    if v == -np.inf:
+        return -_FLOAT_MAX
+    return v
+
+
+@njit(cache=True, nogil=True)
+def walk(order, group_s, t_s, cam, dev, cam_x, cam_y, cam_err, own_ok, own_x, own_y, own_err,
+         net_of_cam, distance_m, travel_s, n_cam_labels, merge_s, gap_s, max_speed_kmh, clock_error_s,
+         detour_factor):  # pragma: no cover - compiled
+    """Repeats, sightings, legs and trips in one pass over reads in (plate, time) order.
+
+    Parameters are per read in input order (``cam``, ``dev``: codes, -1 for none;
+    ``own_*``: a read's own projected position, used where its camera gives none;
+    ``dev`` and ``own_*`` may be empty), per camera label (``cam_x``, ``cam_y``,
+    ``cam_err``, ``net_of_cam``: position in the network or -1), the network's
+    (n, n) ``distance_m`` and ``travel_s`` (empty without one) and the thresholds.
+
+    Returns three tuples: per read (is_repeat, trip), per sighting (label code:
+    camera code, ``n_cam_labels`` + device code, or -1), per trip (first read,
+    first sighting, start, end, n_reads, n_sightings, plate group, length_m,
+    mean_speed_kmh) and per leg (trip, plate group, from row, to row, from label,
+    to label, depart, arrive, travel_s, distance_m, min_travel_s, speed_kmh, state, route key).
+    """
+    n = order.shape[0]
+    has_dev = dev.shape[0] > 0
+    has_own = own_ok.shape[0] > 0
+    n_net = distance_m.shape[0]
+
+    is_repeat = np.zeros(n, np.bool_)
+    read_trip = np.empty(n, np.int64)
+    s_label = np.empty(n, np.int64)
+
+    trip_first = np.empty(n, np.int64)
+    trip_sfirst = np.empty(n, np.int64)
+    trip_len = np.zeros(n, np.float64)
+
+    leg_trip = np.empty(n, np.int64)
+    leg_group = np.empty(n, np.int64)
+    leg_from = np.empty(n, np.int64)
+    leg_to = np.empty(n, np.int64)
+    leg_from_label = np.empty(n, np.int64)
+    leg_to_label = np.empty(n, np.int64)
+    leg_depart = np.empty(n, np.int64)
+    leg_arrive = np.empty(n, np.int64)
+    leg_dt = np.empty(n, np.float64)
+    leg_lower = np.empty(n, np.float64)
+    leg_min = np.empty(n, np.float64)
+    leg_speed = np.empty(n, np.float64)
+    leg_state = np.empty(n, np.int8)
+    leg_key = np.empty(n, np.int64)
+
+    n_s = 0
+    n_trips = 0
+    n_legs = 0
+    # the previous read
+    p_group, p_place, p_t, p_x, p_y = -1, 0, 0, np.nan, np.nan
+    # the previous sighting
+    q_group, q_t, q_x, q_y, q_err, q_cam, q_dev, q_net, q_row, q_label = -1, 0, np.nan, np.nan, np.nan, -1, -1, -1, -1, -1
+    for i in range(n):
+        o = order[i]
+        g = group_s[i]
+        t = t_s[i]
+        c = cam[o]
+        d = dev[o] if has_dev else -1
+        x, y, err = np.nan, np.nan, np.nan
+        if c >= 0:
+            x, y, err = cam_x[c], cam_y[c], cam_err[c]
+        if has_own and x != x and own_ok[o]:
+            x, y, err = own_x[o], own_y[o], own_err
+        place = c if c >= 0 else -2 - d
+
+        repeat = False
+        if i > 0 and g == p_group and place == p_place and (t - p_t) / _US <= merge_s:
+            near = np.hypot(x - p_x, y - p_y) <= 2 * _nan_to_num(err) + 1
+            repeat = c >= 0 or near or (x != x and p_x != p_x)
+        p_group, p_place, p_t, p_x, p_y = g, place, t, x, y
+        if repeat:
+            is_repeat[i] = True
+            read_trip[i] = n_trips - 1
+            continue
+
+        net = net_of_cam[c] if c >= 0 else -1
+        label = c if c >= 0 else (n_cam_labels + d if d >= 0 else -1)
+        new_trip = True
+        if n_s > 0 and g == q_group:
+            dt = (t - q_t) / _US
+            straight = np.hypot(x - q_x, y - q_y)
+            if q_net >= 0 and net >= 0 and n_net > 0:
+                lower = distance_m[q_net, net]
+                length = lower
+                min_travel = travel_s[q_net, net]
+                key = q_net * n_net + net
+            else:
+                lower = straight
+                length = straight * detour_factor
+                min_travel = np.nan
+                key = -1
+            tol_m = _nan_to_num(q_err) + _nan_to_num(err)
+            other_device = q_dev != d and q_cam < 0 and c < 0
+            tol_s = clock_error_s if other_device else 0.0
+            need = lower - tol_m
+            if need < 0.0:
+                need = 0.0
+            worst = need / max(dt + tol_s, 0.5) * 3.6
+            speed = length / max(dt, 0.5) * 3.6
+            judged = np.isfinite(lower)
+            impossible = judged and worst > max_speed_kmh
+            new_trip = dt > gap_s or impossible
+            if dt <= gap_s:
+                k = n_legs
+                leg_trip[k] = n_trips - 1
+                leg_group[k] = g
+                leg_from[k] = q_row
+                leg_to[k] = o
+                leg_from_label[k] = q_label
+                leg_to_label[k] = label
+                leg_depart[k] = q_t
+                leg_arrive[k] = t
+                leg_dt[k] = dt
+                leg_lower[k] = lower
+                leg_min[k] = min_travel
+                leg_speed[k] = speed
+                if not judged:
+                    leg_state[k] = UNJUDGED
+                elif impossible:
+                    leg_state[k] = DEVICE_DISAGREEMENT if other_device else IMPOSSIBLE
+                else:
+                    leg_state[k] = PLAUSIBLE
+                leg_key[k] = key
+                n_legs += 1
+                if not new_trip and np.isfinite(length):
+                    trip_len[n_trips - 1] += length
+        if new_trip:
+            trip_first[n_trips] = i
+            trip_sfirst[n_trips] = n_s
+            n_trips += 1
+        read_trip[i] = n_trips - 1
+        s_label[n_s] = label
+        n_s += 1
+        q_group, q_t, q_x, q_y, q_err, q_cam, q_dev, q_net, q_row, q_label = g, t, x, y, err, c, d, net, o, label
+
+    trip_start = np.empty(n_trips, np.int64)
+    trip_end = np.empty(n_trips, np.int64)
+    trip_n_reads = np.empty(n_trips, np.int64)
+    trip_n_sightings = np.empty(n_trips, np.int64)
+    trip_group = np.empty(n_trips, np.int64)
+    trip_speed = np.empty(n_trips, np.float64)
+    for k in range(n_trips):
+        first = trip_first[k]
+        nxt = trip_first[k + 1] if k + 1 < n_trips else n
+        s_nxt = trip_sfirst[k + 1] if k + 1 < n_trips else n_s
+        trip_start[k] = t_s[first]
+        trip_end[k] = t_s[nxt - 1]
+        trip_n_reads[k] = nxt - first
+        trip_n_sightings[k] = s_nxt - trip_sfirst[k]
+        trip_group[k] = group_s[first]
+        dur_h = (trip_end[k] - trip_start[k]) / _US / 3600
+        trip_speed[k] = trip_len[k] / 1000 / dur_h if dur_h > 0 else np.nan
+
+    reads = (is_repeat, read_trip)
+    sightings = s_label[:n_s].copy()
+    trips = (trip_sfirst[:n_trips].copy(), trip_start, trip_end, trip_n_reads, trip_n_sightings, trip_group,
+             trip_len[:n_trips].copy(), trip_speed)
+    legs = (leg_trip[:n_legs].copy(), leg_group[:n_legs].copy(), leg_from[:n_legs].copy(), leg_to[:n_legs].copy(),
+            leg_from_label[:n_legs].copy(), leg_to_label[:n_legs].copy(), leg_depart[:n_legs].copy(),
+            leg_arrive[:n_legs].copy(), leg_dt[:n_legs].copy(), leg_lower[:n_legs].copy(), leg_min[:n_legs].copy(),
+            leg_speed[:n_legs].copy(), leg_state[:n_legs].copy(), leg_key[:n_legs].copy())
+    return reads, sightings, trips, legs
