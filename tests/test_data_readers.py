@@ -120,6 +120,20 @@ def test_malformed_lines_become_rejected_rows_not_crashes(tmp_path):
     assert result.report["rows"] == 4
 
 
+def test_a_duplicate_after_a_malformed_line_names_the_kept_record_by_its_number_in_the_file(tmp_path):
+    text = ("incident_id,occurred_at,offense,lon,lat\n"
+            "1,2024-05-01T10:00:00Z,robbery,-84.5,39.1\n"
+            "2,2024-05-01T11:00:00Z,burglary,-84.4,39.2,extra\n"
+            "7,2024-05-01T12:00:00Z,theft,-84.3,39.3\n"
+            "7,2024-05-01T13:00:00Z,theft,-84.2,39.4\n")
+    path = tmp_path / "dupes.csv"
+    path.write_text(text)
+    result = read_table(path, "incidents")
+    bad = result.rejected.set_index("source_row")["reason"].to_dict()
+    assert bad == {2: "malformed line: 6 fields, expected 5", 3: "duplicate incident_id '7' (row 4 kept)"}
+    assert result.rejected.set_index("source_row").loc[3, "occurred_at"] == "2024-05-01T12:00:00Z"
+
+
 def test_naive_local_times_use_the_given_zone(tmp_path):
     path = tmp_path / "calls.csv"
     path.write_text("call_id,received_at,call_type,lon,lat\nc1,2024-07-04 21:30:00,shots fired,-84.5,39.1\n")

@@ -259,22 +259,22 @@ def map_and_validate(frame: pd.DataFrame, table: str, profile: SourceProfile, tz
         kinds = frame["_geometry_type"].astype("str")
         non_point = kinds.notna() & (kinds != "Point")
         unused = [c for c in unused if c != "_geometry_type"]
+    # records are numbered in the file, so a row's number survives the malformed lines set aside
+    record_numbers = np.asarray(frame.index, dtype=np.int64) + 1
     try:
-        result = validate(mapped, table, tz=tz, formats=profile.formats(), duplicates=duplicates)
+        result = validate(mapped, table, tz=tz, formats=profile.formats(), duplicates=duplicates,
+                          row_numbers=record_numbers)
     except SchemaError as exc:
         found = [str(c) for c in frame.columns if c != "_geometry_type"]
         raise SchemaError(
             f"{table}: missing required column{'s' if len(exc.missing) > 1 else ''} "
             f"{', '.join(exc.missing)} (profile {profile.name!r}); the file has: "
             f"{', '.join(found) if found else '(no columns)'}", missing=exc.missing, found=found) from None
-    # validate numbers rows by position in `mapped`; translate to record numbers in the file
-    record_numbers = np.asarray(frame.index, dtype=np.int64) + 1
-    rejected = result.rejected
-    originals = frame.iloc[rejected["source_row"].to_numpy() - 1].reset_index(drop=True)
+    rejected = result.rejected  # numbered by record in the file (malformed lines skipped)
+    positions = np.searchsorted(record_numbers, rejected["source_row"].to_numpy())
+    originals = frame.iloc[positions].reset_index(drop=True)
     rejected = pd.concat([rejected[["source_row", "reason"]], originals], axis=1)
-    rejected["source_row"] = record_numbers[rejected["source_row"].to_numpy() - 1]
     warnings = result.warnings.copy()
-    warnings["source_row"] = record_numbers[warnings["source_row"].to_numpy() - 1]
     valid = result.valid
     if non_point is not None and non_point.any():
         # A line or polygon is not an event location: keep the record, without a location, and say so.

@@ -77,7 +77,7 @@ class ValidationResult:
 
 
 def validate(df: pd.DataFrame, table: str, tz: str | None = None, *, formats: dict | None = None,
-             duplicates: str = "keep_last", keep_extra: bool = False) -> ValidationResult:
+             duplicates: str = "keep_last", keep_extra: bool = False, row_numbers=None) -> ValidationResult:
     """Type and check ``df`` as the canonical ``table``; quarantine what fails, with a reason.
 
     Parameters
@@ -100,6 +100,10 @@ def validate(df: pd.DataFrame, table: str, tz: str | None = None, *, formats: di
     keep_extra : bool
         Keep non-canonical columns (after the canonical ones) instead of
         listing them in ``report["dropped_columns"]``.
+    row_numbers : array of int, optional
+        The 1-based number of each input row in its source (a file's record
+        numbers when ``df`` holds some of its rows). Used for ``source_row``
+        and in reasons that name another row; by default 1, 2, ... in order.
 
     Returns
     -------
@@ -140,6 +144,10 @@ def validate(df: pd.DataFrame, table: str, tz: str | None = None, *, formats: di
 
     source = df.reset_index(drop=True)
     n = len(source)
+    numbers = np.arange(1, n + 1, dtype=np.int64) if row_numbers is None else \
+        np.asarray(row_numbers, dtype=np.int64)
+    if len(numbers) != n:
+        raise ValueError(f"row_numbers has {len(numbers)} entries for {n} rows")
     problems = Problems(n)
     formats = formats or {}
     out: dict[str, pd.Series] = {}
@@ -192,7 +200,7 @@ def validate(df: pd.DataFrame, table: str, tz: str | None = None, *, formats: di
             out["state"] = out["state"].str.upper().astype("str")
 
     rejected_mask = problems.rejected_mask()
-    dup_rejects = _duplicate_keys(spec, out, rejected_mask, duplicates)
+    dup_rejects = _duplicate_keys(spec, out, rejected_mask, duplicates, numbers)
     report["duplicate_keys"] = int(dup_rejects[0].sum()) if dup_rejects else 0
     if dup_rejects:
         problems.reject(*dup_rejects)
@@ -212,12 +220,13 @@ def validate(df: pd.DataFrame, table: str, tz: str | None = None, *, formats: di
     rows = np.flatnonzero(rejected_mask)
     rejected = source.iloc[rows].reset_index(drop=True)
     rejected.insert(0, "reason", pd.Series(problems.reasons(rows), dtype="str"))
-    rejected.insert(0, "source_row", rows + 1)
+    rejected.insert(0, "source_row", numbers[rows])
 
     warnings = (pd.concat(problems.warn_records, ignore_index=True) if problems.warn_records
                 else pd.DataFrame({"source_row": pd.Series([], dtype=int), "column": pd.Series([], dtype="str"),
                                    "value": pd.Series([], dtype="str"), "issue": pd.Series([], dtype="str")}))
     warnings = warnings[~np.isin(warnings["source_row"].to_numpy() - 1, rows)].reset_index(drop=True)
+    warnings["source_row"] = numbers[warnings["source_row"].to_numpy(dtype=np.int64) - 1]
 
     report["valid"] = len(valid)
     report["rejected"] = len(rejected)
@@ -280,16 +289,19 @@ def _check_location(spec: TableSpec, source, out, problems: Problems, report):
         out["location_source"] = pd.Series(labels.cast(pa.large_string()), dtype="str")
 
 
+#: Timestamps of one row that should come in order: (later, earlier, the warning when they do not).
+TIME_ORDER = {
+    "incidents": [("reported_at", "occurred_at", "reported before it occurred")],
+    "cases": [("cleared_at", "opened_at", "cleared before the case was opened")],
+    "calls": [("dispatched_at", "received_at", "dispatched before the call was received"),
+              ("arrived_at", "dispatched_at", "arrived before dispatch"),
+              ("closed_at", "received_at", "closed before the call was received")],
+}
+
+
 def _check_times(spec: TableSpec, out, source, problems: Problems):
     """Order checks between timestamps of one row: warnings, since real systems break them."""
-    pairs = {
-        "incidents": [("reported_at", "occurred_at", "reported before it occurred")],
-        "cases": [("cleared_at", "opened_at", "cleared before the case was opened")],
-        "calls": [("dispatched_at", "received_at", "dispatched before the call was received"),
-                  ("arrived_at", "dispatched_at", "arrived before dispatch"),
-                  ("closed_at", "received_at", "closed before the call was received")],
-    }.get(spec.name, [])
-    for later, earlier, issue in pairs:
+    for later, earlier, issue in TIME_ORDER.get(spec.name, []):
         a, b = out.get(later), out.get(earlier)
         if a is None or b is None:
             continue
@@ -302,7 +314,7 @@ def _normalize_plates(plates: pd.Series) -> pd.Series:
     return plates.str.upper().str.replace(r"[^0-9A-Z]", "", regex=True).astype("str")
 
 
-def _duplicate_keys(spec: TableSpec, out, rejected_mask, policy):
+def _duplicate_keys(spec: TableSpec, out, rejected_mask, policy, numbers):
     """Rows to reject because another row has the same key; the reason names the row kept."""
     keys = pd.DataFrame({k: out[k] for k in spec.key})
     candidates = ~rejected_mask
@@ -339,5 +351,5 @@ def _duplicate_keys(spec: TableSpec, out, rejected_mask, policy):
     def text(rows):
         if policy == "reject_all":
             return [f"duplicate {name} '{lookup[r][0]}' (every copy rejected)" for r in rows]
-        return [f"duplicate {name} '{lookup[r][0]}' (row {lookup[r][1] + 1} kept)" for r in rows]
+        return [f"duplicate {name} '{lookup[r][0]}' (row {numbers[lookup[r][1]]} kept)" for r in rows]
     return mask, text
