@@ -34,8 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
+from workbench.data import sqlcheck
 from workbench.data.schema import SQL_TYPES, TABLES, TableSpec, table_spec
 from workbench.data.validate import ValidationResult, validate
 from workbench.errors import StoreError
@@ -58,6 +60,7 @@ class AppendResult:
     replaced: int
     rejected: int
     validation: ValidationResult | None = field(default=None, repr=False)
+    report: dict = field(default_factory=dict, repr=False)
 
     @property
     def stored(self) -> int:
@@ -402,27 +405,222 @@ class Store:
 
     def import_parquet(self, table: str, path, *, batch_rows: int = 2_000_000, tz: str | None = None,
                        duplicates: str = "keep_last") -> AppendResult:
-        """Load a canonical Parquet file in batches, validated, as one transaction.
+        """Load a canonical Parquet file, every row validated, as one transaction.
 
-        Memory stays bounded by ``batch_rows``; rows rejected by validation go
-        to the quarantine with their file row numbers.
+        A file whose columns already have the canonical types is checked by
+        DuckDB (:mod:`workbench.data.sqlcheck`): rows that plainly pass are
+        inserted straight from the file, and only the others go through
+        :func:`~workbench.data.validate`, which keeps or rejects them with a
+        reason, in batches of ``batch_rows``. Other files are validated in
+        batches of ``batch_rows`` throughout. Either way rejected rows go to
+        the quarantine with their row numbers in the file, duplicate keys in
+        the file are handled by ``duplicates`` (see ``validate``), and
+        ``AppendResult.report`` has the validation counts.
         """
         import pyarrow.parquet as pq
 
         spec = table_spec(table)
         self._require_writable()
+        if duplicates not in ("keep_last", "keep_first", "reject_all"):
+            raise ValueError(f"duplicates must be keep_last, keep_first or reject_all, not {duplicates!r}")
+        if not Path(path).is_file():
+            raise StoreError(f"no such file: {path}")
         try:
-            parquet = pq.ParquetFile(path)
-        except FileNotFoundError:
-            raise StoreError(f"no such file: {path}") from None
+            schema = pq.read_schema(path)
         except Exception as exc:
             raise StoreError(f"{path} is not a readable Parquet file: {exc}") from None
+        validate(schema.empty_table().to_pandas(), spec.name)  # missing required columns: SchemaError
+        literal = "'" + str(path).replace("'", "''") + "'"
+        types = {row[0]: row[1] for row in
+                 self._con.execute(f"DESCRIBE SELECT * FROM read_parquet({literal})").fetchall()}
+        nanoseconds = any(getattr(f.type, "unit", None) == "ns" for f in schema if f.name in spec.column_names)
+        if "file_row_number" in types or nanoseconds or not sqlcheck.typed_columns(spec, types):
+            return self._import_parquet_batches(spec, path, batch_rows, tz, duplicates)
+        return self._import_typed_parquet(spec, path, literal, types, batch_rows, duplicates)
+
+    def _import_typed_parquet(self, spec: TableSpec, path, literal: str, types: dict, batch_rows: int,
+                              duplicates: str) -> AppendResult:
+        """The SQL path of :meth:`import_parquet` (see :mod:`workbench.data.sqlcheck`).
+
+        It is optimistic: plainly clean rows are inserted straight away and the
+        rest judged afterwards. In the rare case that a judged key, once
+        trimmed, equals an inserted row's key, the attempt is rolled back and
+        the load redone judging first (exact, one more pass over the file).
+        """
+        if not self._in_transaction:
+            try:
+                with self.transaction():
+                    return self._load_typed(spec, path, literal, types, batch_rows, duplicates, judge_first=False)
+            except _KeyCollision:
+                pass
+        with self.transaction():
+            return self._load_typed(spec, path, literal, types, batch_rows, duplicates, judge_first=True)
+
+    def _load_typed(self, spec: TableSpec, path, literal: str, types: dict, batch_rows: int, duplicates: str,
+                    judge_first: bool) -> AppendResult:
+        con = self._con
+        t = _q(spec.name)
+        src = f"read_parquet({literal}, file_row_number=true)"
+        present = {c for c in spec.column_names if c in types}
+        clean = sqlcheck.clean_predicate(spec, present)
+        keys = [_q(k) for k in spec.key]
+        key_list = ", ".join(keys)
+        had_rows = bool(con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0])
+        con.execute("CREATE OR REPLACE TEMP TABLE _wb_judge (rn BIGINT)")
+        # 1. Rows sharing a key with another row are judged by validate (its `duplicates` policy).
+        #    Keys are compared by 64-bit hash: rows whose hashes all differ have different keys,
+        #    and a collision only sends a few more rows to validate.
+        hashed = con.execute(f"SELECT hash({key_list}) AS h, file_row_number AS rn FROM {src}").fetchnumpy()
+        h = np.asarray(hashed["h"])
+        n = len(h)
+        ordered = np.sort(h)
+        repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+        if len(repeated):
+            rows = np.asarray(hashed["rn"])[np.isin(h, np.unique(repeated))]
+            self._add_judged(pd.DataFrame({"rn": rows.astype(np.int64)}))
+        del hashed, h, ordered
+        outside = "file_row_number NOT IN (SELECT rn FROM _wb_judge)"
+        judged = []
+        if judge_first:
+            con.execute(f"INSERT INTO _wb_judge SELECT file_row_number FROM {src} WHERE NOT ({clean}) AND {outside}")
+            judged = self._judge_rows(spec, src, keys, batch_rows, duplicates, close_keys=True)
+        n_judged = con.execute("SELECT count(*) FROM _wb_judge").fetchall()[0][0]
+        where = f"({clean})" if not judge_first else "true"
+        if n_judged:
+            where += f" AND {outside}"
+        # 2. Plainly clean rows: replace stored rows with the same key, then insert from the file.
+        replaced = 0
+        if had_rows:
+            on = " AND ".join(f"{t}.{k} = f.{k}" for k in keys)
+            replaced = con.execute(f"DELETE FROM {t} USING (SELECT {key_list} FROM {src} WHERE {where}) f "
+                                   f"WHERE {on}").fetchall()[0][0]
+        columns = sqlcheck.insert_columns(spec, present)
+        names = ", ".join(_q(c) for c, _ in columns)
+        exprs = ", ".join(e for _, e in columns)
+        clean_rows = int(con.execute(f"INSERT INTO {t} ({names}) SELECT {exprs} FROM {src} WHERE {where}"
+                                     ).fetchall()[0][0])
+        if not judge_first and clean_rows < n - n_judged:
+            # 3. Rows that were not plainly clean: validate judges them.
+            con.execute(f"INSERT INTO _wb_judge SELECT file_row_number FROM {src} WHERE NOT ({clean}) AND {outside}")
+            n_judged = n - clean_rows
+        if not judge_first and n_judged:
+            judged = self._judge_rows(spec, src, keys, batch_rows, duplicates, close_keys=False)
+        # 4. Judged rows: valid ones upserted, rejected ones quarantined with their reasons.
+        report = {"rows": n, "valid": clean_rows, "rejected": 0, "rejected_by_reason": {},
+                  "warnings_by_issue": {}, "duplicate_keys": 0,
+                  "dropped_columns": [c for c in types if c not in spec.column_names]}
+        if "lon" in spec.column_names and spec.location != "required":
+            lon = _q("lon") if "lon" in present else "NULL"
+            camera = _q("camera_id") if "camera_id" in present else "NULL"
+            inserted = f"WHERE {outside}" if n_judged else ""
+            reader, camera_only = con.execute(
+                f"SELECT count(*) FILTER (WHERE {lon} IS NOT NULL), "
+                f"count(*) FILTER (WHERE {lon} IS NULL AND {camera} IS NOT NULL) FROM {src} {inserted}").fetchall()[0]
+            report["missing_location"] = clean_rows - int(reader)
+            if spec.location == "camera_or_reader":
+                report["location_source"] = {"reader": int(reader), "camera": int(camera_only),
+                                             "none": clean_rows - int(reader) - int(camera_only)}
+        rejected = 0
+        for result in judged:
+            replaced += self._upsert(spec, result.valid)
+            self._quarantine(spec.name, result.rejected, str(path))
+            rejected += len(result.rejected)
+            _merge_report(report, result.report)
+        stored = n - rejected
+        con.execute("INSERT INTO _loads VALUES (now(), ?, ?, ?, ?, ?, ?)",
+                    [spec.name, str(path), n, stored - replaced, replaced, rejected])
+        con.execute("DROP TABLE _wb_judge")
+        report["rows"], report["valid"], report["rejected"] = n, stored, rejected
+        return AppendResult(spec.name, inserted=stored - replaced, replaced=replaced, rejected=rejected,
+                            report=report)
+
+    def _add_judged(self, rows: pd.DataFrame):
+        self._con.register("_wb_rows", rows)
+        try:
+            self._con.execute("INSERT INTO _wb_judge SELECT rn FROM _wb_rows").fetchall()
+        finally:
+            self._con.unregister("_wb_rows")
+
+    def _judge_rows(self, spec: TableSpec, src: str, keys: list[str], batch_rows: int,
+                    duplicates: str, close_keys: bool) -> list[ValidationResult]:
+        """Validate the rows listed in ``_wb_judge`` (file row numbers), in batches.
+
+        A judged row whose key, once trimmed, equals a plainly clean row's key
+        pulls that row in too, so ``duplicates`` decides between them as it
+        would over the whole file. (Beyond ``batch_rows`` judged rows, copies
+        of a key in different batches are resolved by the upsert: the later
+        batch replaces the earlier.)
+        """
+        con = self._con
+        key_list = ", ".join(keys)
+
+        def run() -> list[ValidationResult]:
+            total = con.execute("SELECT count(*) FROM _wb_judge").fetchall()[0][0]
+            if not total:
+                return []
+            # rows sharing a raw key stay in one batch: batches are cut in the order of (key, row)
+            order = con.execute(f"SELECT s.file_row_number FROM {src} s SEMI JOIN _wb_judge j "
+                                f"ON s.file_row_number = j.rn ORDER BY {key_list}, s.file_row_number"
+                                ).fetchnumpy()["file_row_number"]
+            results = []
+            for lo in range(0, len(order), batch_rows):
+                rows = np.sort(np.asarray(order[lo:lo + batch_rows], dtype=np.int64))
+                con.register("_wb_batch", pd.DataFrame({"rn": rows}))
+                try:
+                    frame = _fetch(con, f"SELECT * FROM {src} WHERE file_row_number IN "
+                                        "(SELECT rn FROM _wb_batch) ORDER BY file_row_number")
+                finally:
+                    con.unregister("_wb_batch")
+                frame = frame.drop(columns=["file_row_number"])
+                results.append(validate(frame, spec.name, duplicates=duplicates, row_numbers=rows + 1))
+            return results
+
+        results = run()
+        if not close_keys:  # the clean rows are in the table already: a shared key means start again
+            for result in results:
+                if len(result.valid) and self._clean_rows_with_keys(src, keys, result.valid[list(spec.key)]):
+                    raise _KeyCollision
+            return results
+        if len(results) == 1 and len(results[0].valid):
+            # keys that validate trimmed may now equal a clean row's key: judge those rows together
+            valid_keys = results[0].valid[list(spec.key)]
+            con.register("_wb_keys", valid_keys)
+            try:
+                on = " AND ".join(f"s.{k} = v.{k}" for k in keys)
+                added = con.execute(f"INSERT INTO _wb_judge SELECT s.file_row_number FROM {src} s SEMI JOIN "
+                                    f"_wb_keys v ON {on} WHERE s.file_row_number NOT IN "
+                                    "(SELECT rn FROM _wb_judge)").fetchall()[0][0]
+            finally:
+                con.unregister("_wb_keys")
+            if added:
+                results = run()
+        return results
+
+    def _clean_rows_with_keys(self, src: str, keys: list[str], valid_keys: pd.DataFrame) -> int:
+        """How many rows outside ``_wb_judge`` have one of these keys."""
+        self._con.register("_wb_keys", valid_keys)
+        try:
+            on = " AND ".join(f"s.{k} = v.{k}" for k in keys)
+            return self._con.execute(f"SELECT count(*) FROM {src} s SEMI JOIN _wb_keys v ON {on} "
+                                     "WHERE s.file_row_number NOT IN (SELECT rn FROM _wb_judge)").fetchall()[0][0]
+        finally:
+            self._con.unregister("_wb_keys")
+
+    def _import_parquet_batches(self, spec: TableSpec, path, batch_rows: int, tz: str | None,
+                                duplicates: str) -> AppendResult:
+        """Validate every row with pandas, batch by batch (files whose columns need parsing)."""
+        import pyarrow.parquet as pq
+
+        try:
+            parquet = pq.ParquetFile(path)
+        except Exception as exc:
+            raise StoreError(f"{path} is not a readable Parquet file: {exc}") from None
+        report = {"rows": 0, "valid": 0, "rejected": 0, "rejected_by_reason": {}, "warnings_by_issue": {},
+                  "duplicate_keys": 0, "dropped_columns": []}
 
         def prepare(batch, offset):
-            result = validate(batch.to_pandas(), spec.name, tz=tz, duplicates=duplicates)
-            if offset:
-                result.rejected["source_row"] += offset
-            return result
+            return validate(batch.to_pandas(), spec.name, tz=tz, duplicates=duplicates,
+                            row_numbers=np.arange(offset + 1, offset + batch.num_rows + 1))
 
         totals = {"inserted": 0, "replaced": 0, "rejected": 0}
 
@@ -430,6 +628,7 @@ class Store:
             res = self.append(spec.name, result, source=str(path))
             for key in totals:
                 totals[key] += getattr(res, key)
+            _merge_report(report, result.report)
 
         # Validate the next batch in a worker while DuckDB writes this one (both release the GIL
         # for most of their work), so a load costs about max(validate, insert), not the sum.
@@ -444,7 +643,26 @@ class Store:
                 pending = upcoming
             if pending is not None:
                 store(pending.result())
-        return AppendResult(spec.name, **totals)
+        return AppendResult(spec.name, **totals, report=report)
+
+
+class _KeyCollision(Exception):
+    """A judged row's key equals a row already inserted by SQL: redo the load judging first."""
+
+
+def _merge_report(total: dict, part: dict):
+    """Add one validation report's counts into a running total."""
+    for key in ("rows", "valid", "rejected", "duplicate_keys", "missing_location"):
+        if key in part:
+            total[key] = total.get(key, 0) + part[key]
+    for key in ("rejected_by_reason", "warnings_by_issue", "location_source"):
+        if key in part:
+            bucket = total.setdefault(key, {})
+            for name, count in part[key].items():
+                bucket[name] = bucket.get(name, 0) + count
+    for name in part.get("dropped_columns", []):
+        if name not in total.setdefault("dropped_columns", []):
+            total["dropped_columns"].append(name)
 
 
 def _fetch(cursor, sql: str, params=None) -> pd.DataFrame:
