@@ -110,6 +110,17 @@ def _nan_to_num(v):  # pragma: no cover - compiled
     return v
 
 
+@njit(cache=True, inline="always")
+def _close_trip(k, end, n_s, first, t_s, offsets, start, stop, n_reads, n_sightings, length_m,
+                speed_kmh):  # pragma: no cover - compiled
+    """Trip ``k`` ran from read ``first`` up to (not including) read ``end`` and sighting ``n_s``."""
+    stop[k] = t_s[end - 1]
+    n_reads[k] = end - first
+    n_sightings[k] = n_s - offsets[k]
+    dur_h = (stop[k] - start[k]) / _US / 3600
+    speed_kmh[k] = length_m[k] / 1000 / dur_h if dur_h > 0 else np.nan
+
+
 @njit(cache=True, nogil=True)
 def walk(order, group_s, t_s, cam, dev, cam_x, cam_y, cam_err, own_ok, own_x, own_y, own_err,
          net_of_cam, distance_m, travel_s, n_cam_labels, merge_s, gap_s, max_speed_kmh, clock_error_s,
@@ -122,11 +133,12 @@ def walk(order, group_s, t_s, cam, dev, cam_x, cam_y, cam_err, own_ok, own_x, ow
     ``cam_err``, ``net_of_cam``: position in the network or -1), the network's
     (n, n) ``distance_m`` and ``travel_s`` (empty without one) and the thresholds.
 
-    Returns three tuples: per read (is_repeat, trip), per sighting (label code:
-    camera code, ``n_cam_labels`` + device code, or -1), per trip (first read,
-    first sighting, start, end, n_reads, n_sightings, plate group, length_m,
-    mean_speed_kmh) and per leg (trip, plate group, from row, to row, from label,
-    to label, depart, arrive, travel_s, distance_m, min_travel_s, speed_kmh, state, route key).
+    Returns per read (is_repeat, trip); per sighting the label code (camera
+    code, ``n_cam_labels`` + device code, or -1); per trip (first sighting as
+    int32 list offsets with the total appended, start, end, n_reads,
+    n_sightings, plate group, length_m, mean_speed_kmh); per leg (trip, plate
+    group, from row, to row, from label, to label, depart, arrive, travel_s,
+    distance_m, min_travel_s, speed_kmh, state, route key).
     """
     n = order.shape[0]
     has_dev = dev.shape[0] > 0
@@ -137,9 +149,15 @@ def walk(order, group_s, t_s, cam, dev, cam_x, cam_y, cam_err, own_ok, own_x, ow
     read_trip = np.empty(n, np.int64)
     s_label = np.empty(n, np.int64)
 
-    trip_first = np.empty(n, np.int64)
-    trip_sfirst = np.empty(n, np.int64)
+    trip_offsets = np.empty(n + 1, np.int32)  # first sighting of each trip, then the count: list offsets
+    trip_start = np.empty(n, np.int64)
+    trip_end = np.empty(n, np.int64)
+    trip_n_reads = np.empty(n, np.int64)
+    trip_n_sightings = np.empty(n, np.int64)
+    trip_group = np.empty(n, np.int64)
     trip_len = np.zeros(n, np.float64)
+    trip_speed = np.empty(n, np.float64)
+    trip_first = 0  # first read of the trip open
 
     leg_trip = np.empty(n, np.int64)
     leg_group = np.empty(n, np.int64)
@@ -191,15 +209,14 @@ def walk(order, group_s, t_s, cam, dev, cam_x, cam_y, cam_err, own_ok, own_x, ow
         new_trip = True
         if n_s > 0 and g == q_group:
             dt = (t - q_t) / _US
-            straight = np.hypot(x - q_x, y - q_y)
             if q_net >= 0 and net >= 0 and n_net > 0:
                 lower = distance_m[q_net, net]
                 length = lower
                 min_travel = travel_s[q_net, net]
                 key = q_net * n_net + net
             else:
-                lower = straight
-                length = straight * detour_factor
+                lower = np.hypot(x - q_x, y - q_y)
+                length = lower * detour_factor
                 min_travel = np.nan
                 key = -1
             tol_m = _nan_to_num(q_err) + _nan_to_num(err)
@@ -238,38 +255,28 @@ def walk(order, group_s, t_s, cam, dev, cam_x, cam_y, cam_err, own_ok, own_x, ow
                 if not new_trip and np.isfinite(length):
                     trip_len[n_trips - 1] += length
         if new_trip:
-            trip_first[n_trips] = i
-            trip_sfirst[n_trips] = n_s
+            if n_trips > 0:
+                _close_trip(n_trips - 1, i, n_s, trip_first, t_s, trip_offsets, trip_start, trip_end, trip_n_reads,
+                            trip_n_sightings, trip_len, trip_speed)
+            trip_offsets[n_trips] = n_s
+            trip_start[n_trips] = t
+            trip_group[n_trips] = g
+            trip_first = i
             n_trips += 1
         read_trip[i] = n_trips - 1
         s_label[n_s] = label
         n_s += 1
         q_group, q_t, q_x, q_y, q_err, q_cam, q_dev, q_net, q_row, q_label = g, t, x, y, err, c, d, net, o, label
 
-    trip_start = np.empty(n_trips, np.int64)
-    trip_end = np.empty(n_trips, np.int64)
-    trip_n_reads = np.empty(n_trips, np.int64)
-    trip_n_sightings = np.empty(n_trips, np.int64)
-    trip_group = np.empty(n_trips, np.int64)
-    trip_speed = np.empty(n_trips, np.float64)
-    for k in range(n_trips):
-        first = trip_first[k]
-        nxt = trip_first[k + 1] if k + 1 < n_trips else n
-        s_nxt = trip_sfirst[k + 1] if k + 1 < n_trips else n_s
-        trip_start[k] = t_s[first]
-        trip_end[k] = t_s[nxt - 1]
-        trip_n_reads[k] = nxt - first
-        trip_n_sightings[k] = s_nxt - trip_sfirst[k]
-        trip_group[k] = group_s[first]
-        dur_h = (trip_end[k] - trip_start[k]) / _US / 3600
-        trip_speed[k] = trip_len[k] / 1000 / dur_h if dur_h > 0 else np.nan
+    _close_trip(n_trips - 1, n, n_s, trip_first, t_s, trip_offsets, trip_start, trip_end, trip_n_reads,
+                trip_n_sightings, trip_len, trip_speed)
+    trip_offsets[n_trips] = n_s
 
+    # Slices, not copies: the unused tails of the buffers were never written, so never paged in.
     reads = (is_repeat, read_trip)
-    sightings = s_label[:n_s].copy()
-    trips = (trip_sfirst[:n_trips].copy(), trip_start, trip_end, trip_n_reads, trip_n_sightings, trip_group,
-             trip_len[:n_trips].copy(), trip_speed)
-    legs = (leg_trip[:n_legs].copy(), leg_group[:n_legs].copy(), leg_from[:n_legs].copy(), leg_to[:n_legs].copy(),
-            leg_from_label[:n_legs].copy(), leg_to_label[:n_legs].copy(), leg_depart[:n_legs].copy(),
-            leg_arrive[:n_legs].copy(), leg_dt[:n_legs].copy(), leg_lower[:n_legs].copy(), leg_min[:n_legs].copy(),
-            leg_speed[:n_legs].copy(), leg_state[:n_legs].copy(), leg_key[:n_legs].copy())
-    return reads, sightings, trips, legs
+    trips = (trip_offsets[:n_trips + 1], trip_start[:n_trips], trip_end[:n_trips], trip_n_reads[:n_trips],
+             trip_n_sightings[:n_trips], trip_group[:n_trips], trip_len[:n_trips], trip_speed[:n_trips])
+    legs = (leg_trip[:n_legs], leg_group[:n_legs], leg_from[:n_legs], leg_to[:n_legs], leg_from_label[:n_legs],
+            leg_to_label[:n_legs], leg_depart[:n_legs], leg_arrive[:n_legs], leg_dt[:n_legs], leg_lower[:n_legs],
+            leg_min[:n_legs], leg_speed[:n_legs], leg_state[:n_legs], leg_key[:n_legs])
+    return reads, s_label[:n_s], trips, legs

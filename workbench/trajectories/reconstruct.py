@@ -207,12 +207,14 @@ def reconstruct(reads, cameras=None, roads=None, max_gap="30min", max_speed_kmh=
     # Camera ids of the sightings, or the device of a mobile read: codes into one small dictionary.
     cam_dict = pa.array(cam_labels.astype(str) if n_cam else [], pa.string())
     label_dict = pa.concat_arrays([cam_dict, device])
-    trip_sfirst, start, end, n_reads, n_sightings, trip_group, length_m, mean_speed = trip_cols
+    offsets, start, end, n_reads, n_sightings, trip_group, length_m, mean_speed = trip_cols
     n_trips = len(start)
-    offsets = pa.array(np.r_[trip_sfirst, len(s_label)].astype(np.int32))
+    offsets = pa.array(offsets)
     labels = label_dict.take(pa.array(s_label, mask=s_label < 0))
     cam_lists = pd.Series(pd.arrays.ArrowExtensionArray(pa.ListArray.from_arrays(offsets, labels)))
     read_ids = pa.array(reads["read_id"])
+    if isinstance(read_ids, pa.ChunkedArray):  # a take from one array is several times faster than across chunks
+        read_ids = read_ids.combine_chunks()
     trips = pd.DataFrame({
         "trip_id": np.arange(n_trips, dtype=np.int64),
         "plate": _take(plate_text, trip_group),
