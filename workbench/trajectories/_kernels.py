@@ -180,7 +180,8 @@ def walk(order, group_s, t_s, cam, dev, cam_x, cam_y, cam_err, own_ok, own_x, ow
     # the previous read
     p_group, p_place, p_t, p_x, p_y = -1, 0, 0, np.nan, np.nan
     # the previous sighting
-    q_group, q_t, q_x, q_y, q_err, q_cam, q_dev, q_net, q_row, q_label = -1, 0, np.nan, np.nan, np.nan, -1, -1, -1, -1, -1
+    q_group, q_t, q_x, q_y, q_err = -1, 0, np.nan, np.nan, np.nan
+    q_cam, q_dev, q_net, q_row, q_label = -1, -1, -1, -1, -1
     for i in range(n):
         o = order[i]
         g = group_s[i]

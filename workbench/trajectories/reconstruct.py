@@ -199,10 +199,9 @@ def reconstruct(reads, cameras=None, roads=None, max_gap="30min", max_speed_kmh=
         net_of_cam, distance_m, travel_s = np.full(n_cam, -1, np.int64), np.zeros((0, 0)), np.zeros((0, 0))
 
     (is_repeat, read_trip), s_label, trip_cols, leg_cols = _kernels.walk(
-        order, group_s, t_s, cam_codes, dev_codes, np.ascontiguousarray(cam_xy[:, 0]),
-        np.ascontiguousarray(cam_xy[:, 1]), cam_err, own_ok, own_x, own_y, float(err["reader"]), net_of_cam,
-        distance_m, travel_s, n_cam, merge_s, gap_s, float(max_speed_kmh), float(clock_error_s),
-        float(detour_factor))
+        order, group_s, t_s, cam_codes, dev_codes, cam_xy[:, 0].copy(), cam_xy[:, 1].copy(), cam_err, own_ok,
+        own_x, own_y, float(err["reader"]), net_of_cam, distance_m, travel_s, n_cam, merge_s, gap_s,
+        float(max_speed_kmh), float(clock_error_s), float(detour_factor))  # writable copies: one compiled signature
 
     # Camera ids of the sightings, or the device of a mobile read: codes into one small dictionary.
     cam_dict = pa.array(cam_labels.astype(str) if n_cam else [], pa.string())
