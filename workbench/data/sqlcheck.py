@@ -96,15 +96,17 @@ def clean_predicate(spec: TableSpec, present: set[str]) -> str:
                 value = _plain_text(c)
                 if spec.name == "alpr_reads" and name == "state":  # validate upper-cases states
                     value = f"regexp_full_match({c}, '[!-`{{-~]+')"  # printable ASCII, no lower case
+                elif spec.name == "alpr_reads" and name == "plate_raw" and "plate" in present:
+                    # most raw plates are the plate itself, which must be plain anyway: a cheap test first
+                    value = f"{c} = {q('plate')} OR {value}"
         elif col.kind == "datetime":
-            value = f"isfinite({c})"
+            value = "true"  # a typed, zoned timestamp is stored as it is by either path
         elif col.kind == "float":
-            value = f"isfinite({c})"
-            if not location:
-                if col.minimum is not None:
-                    value += f" AND {c} >= {col.minimum!r}"
-                if col.maximum is not None:
-                    value += f" AND {c} <= {col.maximum!r}"
+            # NaN is missing to validate: not plainly clean. DuckDB orders NaN above every number,
+            # so two bounds exclude NaN and infinities without isfinite (one test less per row).
+            bounds = [f"{c} >= {col.minimum!r}"] if col.minimum is not None and not location else []
+            bounds += [f"{c} <= {col.maximum!r}"] if col.maximum is not None and not location else []
+            value = " AND ".join(bounds) if len(bounds) == 2 else " AND ".join([f"isfinite({c})", *bounds])
         elif col.kind == "int":
             value = f"{c} > -{_EXACT_INT} AND {c} < {_EXACT_INT}"
             if col.minimum is not None:

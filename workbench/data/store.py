@@ -466,25 +466,26 @@ class Store:
         keys = [_q(k) for k in spec.key]
         key_list = ", ".join(keys)
         had_rows = bool(con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0])
-        con.execute("CREATE OR REPLACE TEMP TABLE _wb_judge (rn BIGINT)")
-        # 1. Rows sharing a key with another row are judged by validate (its `duplicates` policy).
-        #    Keys are compared by 64-bit hash: rows whose hashes all differ have different keys,
-        #    and a collision only sends a few more rows to validate.
-        hashed = con.execute(f"SELECT hash({key_list}) AS h, file_row_number AS rn FROM {src}").fetchnumpy()
-        h = np.asarray(hashed["h"])
-        n = len(h)
-        ordered = np.sort(h)
-        repeated = ordered[1:][ordered[1:] == ordered[:-1]]
-        if len(repeated):
-            rows = np.asarray(hashed["rn"])[np.isin(h, np.unique(repeated))]
-            self._add_judged(pd.DataFrame({"rn": rows.astype(np.int64)}))
-        del hashed, h, ordered
-        outside = "file_row_number NOT IN (SELECT rn FROM _wb_judge)"
+        # Rows for validate to judge are copied whole into a small temporary table, _wb_rows.
+        # 1. Rows sharing a key with another row are judged (validate applies `duplicates`).
+        #    Keys are compared by 64-bit hash: if all hashes differ, so do the keys; a collision
+        #    only sends a few more rows to validate.
+        ordered = np.sort(con.execute(f"SELECT hash({key_list}) AS h FROM {src}").fetchnumpy()["h"])
+        n = len(ordered)
+        repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+        del ordered
+        con.register("_wb_hashes", pd.DataFrame({"h": repeated.astype(np.uint64)}))
+        try:
+            shared = f"hash({key_list}) IN (SELECT h FROM _wb_hashes)" if len(repeated) else "false"
+            doubtful = f"NOT ({clean}) OR {shared}" if judge_first else shared
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _wb_rows AS SELECT * FROM {src} WHERE {doubtful}").fetchall()
+        finally:
+            con.unregister("_wb_hashes")
         judged = []
         if judge_first:
-            con.execute(f"INSERT INTO _wb_judge SELECT file_row_number FROM {src} WHERE NOT ({clean}) AND {outside}")
             judged = self._judge_rows(spec, src, keys, batch_rows, duplicates, close_keys=True)
-        n_judged = con.execute("SELECT count(*) FROM _wb_judge").fetchall()[0][0]
+        n_judged = con.execute("SELECT count(*) FROM _wb_rows").fetchall()[0][0]
+        outside = "file_row_number NOT IN (SELECT file_row_number FROM _wb_rows)"
         where = f"({clean})" if not judge_first else "true"
         if n_judged:
             where += f" AND {outside}"
@@ -499,12 +500,13 @@ class Store:
         exprs = ", ".join(e for _, e in columns)
         clean_rows = int(con.execute(f"INSERT INTO {t} ({names}) SELECT {exprs} FROM {src} WHERE {where}"
                                      ).fetchall()[0][0])
-        if not judge_first and clean_rows < n - n_judged:
-            # 3. Rows that were not plainly clean: validate judges them.
-            con.execute(f"INSERT INTO _wb_judge SELECT file_row_number FROM {src} WHERE NOT ({clean}) AND {outside}")
-            n_judged = n - clean_rows
-        if not judge_first and n_judged:
-            judged = self._judge_rows(spec, src, keys, batch_rows, duplicates, close_keys=False)
+        if not judge_first:
+            if clean_rows < n - n_judged:
+                # 3. Rows that were not plainly clean: validate judges them.
+                con.execute(f"INSERT INTO _wb_rows SELECT * FROM {src} WHERE NOT ({clean}) AND {outside}").fetchall()
+                n_judged = n - clean_rows
+            if n_judged:
+                judged = self._judge_rows(spec, src, keys, batch_rows, duplicates, close_keys=False)
         # 4. Judged rows: valid ones upserted, rejected ones quarantined with their reasons.
         report = {"rows": n, "valid": clean_rows, "rejected": 0, "rejected_by_reason": {},
                   "warnings_by_issue": {}, "duplicate_keys": 0,
@@ -515,7 +517,8 @@ class Store:
             inserted = f"WHERE {outside}" if n_judged else ""
             reader, camera_only = con.execute(
                 f"SELECT count(*) FILTER (WHERE {lon} IS NOT NULL), "
-                f"count(*) FILTER (WHERE {lon} IS NULL AND {camera} IS NOT NULL) FROM {src} {inserted}").fetchall()[0]
+                f"count(*) FILTER (WHERE {lon} IS NULL AND {camera} IS NOT NULL) FROM {src} {inserted}"
+            ).fetchall()[0]
             report["missing_location"] = clean_rows - int(reader)
             if spec.location == "camera_or_reader":
                 report["location_source"] = {"reader": int(reader), "camera": int(camera_only),
@@ -529,82 +532,62 @@ class Store:
         stored = n - rejected
         con.execute("INSERT INTO _loads VALUES (now(), ?, ?, ?, ?, ?, ?)",
                     [spec.name, str(path), n, stored - replaced, replaced, rejected])
-        con.execute("DROP TABLE _wb_judge")
+        con.execute("DROP TABLE _wb_rows")
         report["rows"], report["valid"], report["rejected"] = n, stored, rejected
         return AppendResult(spec.name, inserted=stored - replaced, replaced=replaced, rejected=rejected,
                             report=report)
 
-    def _add_judged(self, rows: pd.DataFrame):
-        self._con.register("_wb_rows", rows)
-        try:
-            self._con.execute("INSERT INTO _wb_judge SELECT rn FROM _wb_rows").fetchall()
-        finally:
-            self._con.unregister("_wb_rows")
-
     def _judge_rows(self, spec: TableSpec, src: str, keys: list[str], batch_rows: int,
                     duplicates: str, close_keys: bool) -> list[ValidationResult]:
-        """Validate the rows listed in ``_wb_judge`` (file row numbers), in batches.
+        """Validate the rows copied into ``_wb_rows``, in batches of ``batch_rows``.
 
-        A judged row whose key, once trimmed, equals a plainly clean row's key
-        pulls that row in too, so ``duplicates`` decides between them as it
-        would over the whole file. (Beyond ``batch_rows`` judged rows, copies
-        of a key in different batches are resolved by the upsert: the later
-        batch replaces the earlier.)
+        Rows sharing a key are kept in one batch. With ``close_keys``, a judged
+        row whose key, once trimmed, equals a plainly clean row's key pulls
+        that row in too, so ``duplicates`` decides between them as over the
+        whole file; without it (the clean rows are in the table already) such
+        a key raises ``_KeyCollision``. (Beyond ``batch_rows`` judged rows,
+        copies of a trimmed key in different batches are resolved by the
+        upsert: the later batch replaces the earlier.)
         """
         con = self._con
         key_list = ", ".join(keys)
 
         def run() -> list[ValidationResult]:
-            total = con.execute("SELECT count(*) FROM _wb_judge").fetchall()[0][0]
-            if not total:
-                return []
-            # rows sharing a raw key stay in one batch: batches are cut in the order of (key, row)
-            order = con.execute(f"SELECT s.file_row_number FROM {src} s SEMI JOIN _wb_judge j "
-                                f"ON s.file_row_number = j.rn ORDER BY {key_list}, s.file_row_number"
+            order = con.execute(f"SELECT file_row_number FROM _wb_rows ORDER BY {key_list}, file_row_number"
                                 ).fetchnumpy()["file_row_number"]
             results = []
             for lo in range(0, len(order), batch_rows):
                 rows = np.sort(np.asarray(order[lo:lo + batch_rows], dtype=np.int64))
-                con.register("_wb_batch", pd.DataFrame({"rn": rows}))
-                try:
-                    frame = _fetch(con, f"SELECT * FROM {src} WHERE file_row_number IN "
-                                        "(SELECT rn FROM _wb_batch) ORDER BY file_row_number")
-                finally:
-                    con.unregister("_wb_batch")
-                frame = frame.drop(columns=["file_row_number"])
+                first, last = int(rows[0]), int(rows[-1])
+                frame = _fetch(con, "SELECT * FROM _wb_rows WHERE file_row_number BETWEEN ? AND ? "
+                                    "ORDER BY file_row_number", [first, last])
+                if len(order) > batch_rows:
+                    frame = frame[np.isin(frame["file_row_number"].to_numpy(), rows)]
+                frame = frame.drop(columns=["file_row_number"]).reset_index(drop=True)
                 results.append(validate(frame, spec.name, duplicates=duplicates, row_numbers=rows + 1))
             return results
 
-        results = run()
-        if not close_keys:  # the clean rows are in the table already: a shared key means start again
-            for result in results:
-                if len(result.valid) and self._clean_rows_with_keys(src, keys, result.valid[list(spec.key)]):
-                    raise _KeyCollision
-            return results
-        if len(results) == 1 and len(results[0].valid):
-            # keys that validate trimmed may now equal a clean row's key: judge those rows together
-            valid_keys = results[0].valid[list(spec.key)]
+        def clean_rows_with_keys(valid_keys: pd.DataFrame, copy: bool) -> int:
             con.register("_wb_keys", valid_keys)
             try:
                 on = " AND ".join(f"s.{k} = v.{k}" for k in keys)
-                added = con.execute(f"INSERT INTO _wb_judge SELECT s.file_row_number FROM {src} s SEMI JOIN "
-                                    f"_wb_keys v ON {on} WHERE s.file_row_number NOT IN "
-                                    "(SELECT rn FROM _wb_judge)").fetchall()[0][0]
+                rows = (f"FROM {src} s SEMI JOIN _wb_keys v ON {on} "
+                        "WHERE s.file_row_number NOT IN (SELECT file_row_number FROM _wb_rows)")
+                if copy:
+                    return con.execute(f"INSERT INTO _wb_rows SELECT s.* {rows}").fetchall()[0][0]
+                return con.execute(f"SELECT count(*) {rows}").fetchall()[0][0]
             finally:
                 con.unregister("_wb_keys")
-            if added:
+
+        results = run()
+        if not close_keys:
+            for result in results:
+                if len(result.valid) and clean_rows_with_keys(result.valid[list(spec.key)], copy=False):
+                    raise _KeyCollision
+        elif len(results) == 1 and len(results[0].valid):
+            if clean_rows_with_keys(results[0].valid[list(spec.key)], copy=True):
                 results = run()
         return results
-
-    def _clean_rows_with_keys(self, src: str, keys: list[str], valid_keys: pd.DataFrame) -> int:
-        """How many rows outside ``_wb_judge`` have one of these keys."""
-        self._con.register("_wb_keys", valid_keys)
-        try:
-            on = " AND ".join(f"s.{k} = v.{k}" for k in keys)
-            return self._con.execute(f"SELECT count(*) FROM {src} s SEMI JOIN _wb_keys v ON {on} "
-                                     "WHERE s.file_row_number NOT IN (SELECT rn FROM _wb_judge)").fetchall()[0][0]
-        finally:
-            self._con.unregister("_wb_keys")
 
     def _import_parquet_batches(self, spec: TableSpec, path, batch_rows: int, tz: str | None,
                                 duplicates: str) -> AppendResult:
