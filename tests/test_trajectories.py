@@ -18,6 +18,7 @@ from workbench.governance.audit import AuditLog
 from workbench.trajectories import (CameraNetwork, Hotlist, NextCameraModel, PlateIndex, canonical_plate,
                                     check_pattern, common_vehicles, convoys, hits, normalize_plate,
                                     normalize_state, reachable, reconstruct, search, vehicles_near)
+from workbench.trajectories import _kernels
 from workbench.trajectories.near import _near_one, _prepare
 
 WHO = dict(user="jdoe", role="investigator", reason="robbery follow-up", case_number="25-000123")
@@ -340,6 +341,17 @@ def test_compiled_walk_matches_a_plain_per_plate_loop_on_random_reads(scenario, 
     _assert_matches_reference(reconstruct(reads), reads, None)  # no registry: cameras placed by the reads
     by_position = reads.drop(columns="camera_id")  # mobile readers only: straight lines, clock tolerance
     _assert_matches_reference(reconstruct(by_position), by_position, None)
+
+
+def test_plate_time_order_is_a_stable_lexsort_for_short_and_long_plates():
+    rng = np.random.default_rng(5)
+    for n, n_plates, t_max in ((20_000, 4, 50), (20_000, 3_000, 10**9), (3_000, 1, 7)):  # long runs, ties
+        plate, t = rng.integers(-1, n_plates, n), rng.integers(0, t_max, n)  # -1: a read set aside
+        order, t_sorted, plate_sorted = _kernels.order_by_group_time(plate, n_plates, t)
+        kept = np.flatnonzero(plate >= 0)
+        expected = kept[np.lexsort((t[kept], plate[kept]))]
+        assert np.array_equal(order, expected) and np.array_equal(t_sorted, t[expected])
+        assert np.array_equal(plate_sorted, plate[expected])
 
 
 def test_compiled_walk_matches_a_plain_per_plate_loop_on_the_sample(scenario, network, trips):

@@ -43,6 +43,50 @@ def first_seen_groups(codes, keep, n_codes):  # pragma: no cover - compiled
     return group, rank, n_groups
 
 
+_RUN = 32  # runs this short are insertion-sorted: stable, and fastest for a handful of reads
+
+
+@njit(cache=True)
+def _insertion_sort(t, order, lo, hi):  # pragma: no cover - compiled
+    """Sort ``t[lo:hi]`` stably in place, moving ``order`` along."""
+    for k in range(lo + 1, hi):
+        tk, ok = t[k], order[k]
+        m = k - 1
+        while m >= lo and t[m] > tk:
+            t[m + 1] = t[m]
+            order[m + 1] = order[m]
+            m -= 1
+        t[m + 1] = tk
+        order[m + 1] = ok
+
+
+@njit(cache=True)
+def _merge_sort(t, order, lo, hi, buffer_t, buffer_order):  # pragma: no cover - compiled
+    """Sort ``t[lo:hi]`` stably in place, moving ``order`` along: insertion-sorted runs merged bottom-up.
+
+    Written out rather than ``np.argsort(kind="mergesort")``, whose compilation
+    alone took seconds on a first call.
+    """
+    for run in range(lo, hi, _RUN):
+        _insertion_sort(t, order, run, min(run + _RUN, hi))
+    width = _RUN
+    while width < hi - lo:
+        for left in range(lo, hi, 2 * width):
+            mid, right = min(left + width, hi), min(left + 2 * width, hi)
+            i, j, k = left, mid, left - lo
+            while i < mid or j < right:
+                if j >= right or (i < mid and t[i] <= t[j]):  # ties take the left run: stable
+                    buffer_t[k], buffer_order[k] = t[i], order[i]
+                    i += 1
+                else:
+                    buffer_t[k], buffer_order[k] = t[j], order[j]
+                    j += 1
+                k += 1
+        for k in range(hi - lo):  # a loop: numba takes seconds to compile an array-to-slice assignment
+            t[lo + k], order[lo + k] = buffer_t[k], buffer_order[k]
+        width *= 2
+
+
 @njit(cache=True, nogil=True)
 def order_by_group_time(group, n_groups, t):  # pragma: no cover - compiled
     """Positions of the reads with ``group >= 0`` ordered by (group, t), stably.
@@ -72,6 +116,8 @@ def order_by_group_time(group, n_groups, t):  # pragma: no cover - compiled
             order[k] = i
             t_sorted[k] = t[i]
             pos[g] = k + 1
+    buffer_t = np.empty(0, np.int64)
+    buffer_order = np.empty(0, np.int64)
     for g in range(n_groups):
         lo, hi = start[g], start[g + 1]
         group_sorted[lo:hi] = g
@@ -82,24 +128,17 @@ def order_by_group_time(group, n_groups, t):  # pragma: no cover - compiled
                 break
         if in_order:
             continue
-        if hi - lo <= 32:  # insertion sort: stable, and fastest for a handful of reads
-            for k in range(lo + 1, hi):
-                tk, ok = t_sorted[k], order[k]
-                m2 = k - 1
-                while m2 >= lo and t_sorted[m2] > tk:
-                    t_sorted[m2 + 1] = t_sorted[m2]
-                    order[m2 + 1] = order[m2]
-                    m2 -= 1
-                t_sorted[m2 + 1] = tk
-                order[m2 + 1] = ok
+        if hi - lo <= _RUN:
+            _insertion_sort(t_sorted, order, lo, hi)
         else:
-            idx = np.argsort(t_sorted[lo:hi], kind="mergesort")
-            order[lo:hi] = order[lo:hi][idx]
-            t_sorted[lo:hi] = t_sorted[lo:hi][idx]
+            if buffer_t.shape[0] < hi - lo:
+                buffer_t = np.empty(hi - lo, np.int64)
+                buffer_order = np.empty(hi - lo, np.int64)
+            _merge_sort(t_sorted, order, lo, hi, buffer_t, buffer_order)
     return order, t_sorted, group_sorted
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _nan_to_num(v):  # pragma: no cover - compiled
     if v != v:
         return 0.0
@@ -110,7 +149,7 @@ def _nan_to_num(v):  # pragma: no cover - compiled
     return v
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _close_trip(k, end, n_s, first, t_s, offsets, start, stop, n_reads, n_sightings, length_m,
                 speed_kmh):  # pragma: no cover - compiled
     """Trip ``k`` ran from read ``first`` up to (not including) read ``end`` and sighting ``n_s``."""
