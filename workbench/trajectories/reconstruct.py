@@ -161,30 +161,9 @@ def reconstruct(reads, cameras=None, roads=None, max_gap="30min", max_speed_kmh=
         group, n_groups = plate_codes.astype(np.int64, copy=False), len(plates)
     order, t_s, group_s = _kernels.order_by_group_time(group, n_groups, t)
 
-    # positions: per camera label, and a read's own lon/lat where its camera gives none
     n_cam = len(cam_labels)
-    cam_xy = np.full((n_cam, 2), np.nan)
-    cam_err = np.full(n_cam, np.nan)
-    if cameras is not None and n_cam:
-        if network is not None:
-            cxy = pd.DataFrame(network.camera_xy, index=network.camera_ids).reindex(cam_labels)
-        else:
-            cams = cameras.drop_duplicates("camera_id").set_index("camera_id")
-            cx, cy, _ = project(cams["lon"], cams["lat"])
-            cxy = pd.DataFrame(np.c_[cx, cy], index=cams.index.astype(str)).reindex(cam_labels)
-        cam_xy = cxy.to_numpy(float)
-        cam_err[:] = err["camera"]
-    crs = network.crs if network is not None else None
-    own_ok, own_x, own_y = np.empty(0, bool), np.empty(0), np.empty(0)
-    if {"lon", "lat"} <= set(reads.columns):
-        no_xy = np.r_[np.isnan(cam_xy[:, 0]), True][cam_codes] & keep
-        if no_xy.any():
-            lon, lat = reads["lon"].to_numpy(float), reads["lat"].to_numpy(float)
-            own = no_xy & np.isfinite(lon) & np.isfinite(lat)
-            if own.any():
-                own_x, own_y = np.full(n, np.nan), np.full(n, np.nan)
-                own_x[own], own_y[own], crs = project(lon[own], lat[own], crs)
-                own_ok = own
+    cam_xy, cam_err, own_ok, own_x, own_y, crs = _positions(reads, cameras, network, cam_labels, cam_codes, keep,
+                                                            err)
     if "device" in reads:
         dev_codes, dev_labels = pd.factorize(reads["device"], sort=False)
         dev_codes = dev_codes.astype(np.int64, copy=False)
@@ -237,6 +216,35 @@ def reconstruct(reads, cameras=None, roads=None, max_gap="30min", max_speed_kmh=
                   merge_window=merge_window, clock_error_s=clock_error_s, detour_factor=detour_factor,
                   crs=crs)
     return Trips(trips=trips, reads=out_reads, legs=legs, quarantine=quarantine, network=network, params=params)
+
+
+def _positions(reads, cameras, network, cam_labels, cam_codes, keep, err):
+    """Where reads were: (x, y) and error per camera label, and a read's own projected lon/lat where its camera
+    gives no position (``own_ok``; empty arrays when no read needs one), with the CRS used."""
+    n_cam = len(cam_labels)
+    cam_xy = np.full((n_cam, 2), np.nan)
+    cam_err = np.full(n_cam, np.nan)
+    if cameras is not None and n_cam:
+        if network is not None:
+            cxy = pd.DataFrame(network.camera_xy, index=network.camera_ids).reindex(cam_labels)
+        else:
+            cams = cameras.drop_duplicates("camera_id").set_index("camera_id")
+            cx, cy, _ = project(cams["lon"], cams["lat"])
+            cxy = pd.DataFrame(np.c_[cx, cy], index=cams.index.astype(str)).reindex(cam_labels)
+        cam_xy = cxy.to_numpy(float)
+        cam_err[:] = err["camera"]
+    crs = network.crs if network is not None else None
+    own_ok, own_x, own_y = np.empty(0, bool), np.empty(0), np.empty(0)
+    if {"lon", "lat"} <= set(reads.columns):
+        no_xy = np.r_[np.isnan(cam_xy[:, 0]), True][cam_codes] & keep
+        if no_xy.any():
+            lon, lat = reads["lon"].to_numpy(float), reads["lat"].to_numpy(float)
+            own = no_xy & np.isfinite(lon) & np.isfinite(lat)
+            if own.any():
+                own_x, own_y = np.full(len(reads), np.nan), np.full(len(reads), np.nan)
+                own_x[own], own_y[own], crs = project(lon[own], lat[own], crs)
+                own_ok = own
+    return cam_xy, cam_err, own_ok, own_x, own_y, crs
 
 
 def _empty(quarantine, network, params) -> Trips:
