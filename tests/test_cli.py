@@ -76,3 +76,22 @@ def test_sample_writes_a_scenario_the_store_can_load(tmp_path):
     code, stdout, err = workbench("load", "incidents", out / "incidents.parquet", "--store", tmp_path / "s.duckdb")
     assert code == 0, err
     assert " 0 rejected" in stdout
+
+
+def test_canonical_parquet_loads_through_the_store_and_rejects_are_written(tmp_path):
+    import pandas as pd
+
+    frame = pd.DataFrame({"read_id": ["r1", "r2", "r3", "r1"], "plate": ["ABC1", "abc-2", "X", "Y"],
+                          "read_at": pd.to_datetime(["2025-01-01T10:00Z"] * 4, utc=True),
+                          "camera_id": ["c1", "c1", "c2", "c2"], "confidence": [0.9, 0.8, 1.7, 0.5]})
+    path = tmp_path / "reads.parquet"
+    frame.to_parquet(path)
+    code, out, err = workbench("load", "alpr_reads", path, "--store", tmp_path / "s.duckdb")
+    assert code == 0, err
+    assert "4 rows read, 2 valid, 2 rejected" in out
+    assert "location source: reader 0, camera 2, none 0" in out
+    rejected = pd.read_csv(tmp_path / "reads.parquet.rejected.csv")
+    assert rejected["source_row"].tolist() == [1, 3]
+    assert rejected["reason"].tolist() == ["duplicate read_id 'r1' (row 4 kept)",
+                                           "confidence 1.7 out of range [0, 1]"]
+    assert rejected["plate"].tolist() == ["ABC1", "X"]  # the rows as they were in the file

@@ -84,16 +84,25 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_load(args) -> int:
     from workbench.data import Store, read_table
 
+    from workbench.data.validate import summarize
+
     path = Path(args.file)
-    result = read_table(path, args.table, profile=args.profile, tz=args.tz)
-    with Store(args.store) as store:
-        appended = store.append(args.table, result, source=str(path))
-    print(result.summary())
+    if args.profile == "canonical" and path.suffix.lower() == ".parquet" and path.is_file():
+        # canonical Parquet: checked in DuckDB, straight from the file (Store.import_parquet)
+        with Store(args.store) as store:
+            appended = store.import_parquet(args.table, path, tz=args.tz)
+        summary, rejected = summarize(appended.table, appended.report), appended.rejected_rows
+    else:
+        result = read_table(path, args.table, profile=args.profile, tz=args.tz)
+        with Store(args.store) as store:
+            appended = store.append(args.table, result, source=str(path))
+        summary, rejected = result.summary(), result.rejected
+    print(summary)
     print(f"stored in {args.store}: {appended.inserted:,} new, {appended.replaced:,} replaced "
           f"(same key loaded before)")
-    if len(result.rejected):
+    if len(rejected):
         out = path.with_name(path.name + ".rejected.csv")
-        result.rejected.to_csv(out, index=False)
+        rejected.to_csv(out, index=False)
         print(f"rejected rows with reasons: {out}")
     return 0
 

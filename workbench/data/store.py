@@ -61,6 +61,7 @@ class AppendResult:
     rejected: int
     validation: ValidationResult | None = field(default=None, repr=False)
     report: dict = field(default_factory=dict, repr=False)
+    rejected_rows: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def stored(self) -> int:
@@ -529,13 +530,14 @@ class Store:
             self._quarantine(spec.name, result.rejected, str(path))
             rejected += len(result.rejected)
             _merge_report(report, result.report)
+        rejected_rows = _concat_rejected([r.rejected for r in judged])
         stored = n - rejected
         con.execute("INSERT INTO _loads VALUES (now(), ?, ?, ?, ?, ?, ?)",
                     [spec.name, str(path), n, stored - replaced, replaced, rejected])
         con.execute("DROP TABLE _wb_rows")
         report["rows"], report["valid"], report["rejected"] = n, stored, rejected
         return AppendResult(spec.name, inserted=stored - replaced, replaced=replaced, rejected=rejected,
-                            report=report)
+                            report=report, rejected_rows=rejected_rows)
 
     def _judge_rows(self, spec: TableSpec, src: str, keys: list[str], batch_rows: int,
                     duplicates: str, close_keys: bool) -> list[ValidationResult]:
@@ -606,12 +608,14 @@ class Store:
                             row_numbers=np.arange(offset + 1, offset + batch.num_rows + 1))
 
         totals = {"inserted": 0, "replaced": 0, "rejected": 0}
+        rejected_frames = []
 
         def store(result):
             res = self.append(spec.name, result, source=str(path))
             for key in totals:
                 totals[key] += getattr(res, key)
             _merge_report(report, result.report)
+            rejected_frames.append(result.rejected)
 
         # Validate the next batch in a worker while DuckDB writes this one (both release the GIL
         # for most of their work), so a load costs about max(validate, insert), not the sum.
@@ -626,7 +630,15 @@ class Store:
                 pending = upcoming
             if pending is not None:
                 store(pending.result())
-        return AppendResult(spec.name, **totals, report=report)
+        return AppendResult(spec.name, **totals, report=report, rejected_rows=_concat_rejected(rejected_frames))
+
+
+def _concat_rejected(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Rejected rows of several batches, in file order."""
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame({"source_row": pd.Series([], dtype="int64"), "reason": pd.Series([], dtype="str")})
+    return pd.concat(frames, ignore_index=True).sort_values("source_row", kind="stable").reset_index(drop=True)
 
 
 class _KeyCollision(Exception):

@@ -59,21 +59,26 @@ class ValidationResult:
 
     def summary(self) -> str:
         """A few plain lines for a load report."""
-        r = self.report
-        lines = [f"{self.table}: {r['rows']:,} rows read, {r['valid']:,} valid, {r['rejected']:,} rejected"]
-        for reason, n in r.get("rejected_by_reason", {}).items():
-            lines.append(f"  rejected  {n:>9,}  {reason}")
-        for issue, n in r.get("warnings_by_issue", {}).items():
-            lines.append(f"  warning   {n:>9,}  {issue}")
-        if "missing_location" in r:
-            lines.append(f"  {r['missing_location']:,} valid rows have no coordinates "
-                         "(kept; lon/lat left missing)")
-        if "location_source" in r:
-            parts = ", ".join(f"{k} {v:,}" for k, v in r["location_source"].items())
-            lines.append(f"  location source: {parts}")
-        if r.get("dropped_columns"):
-            lines.append(f"  columns not in the canonical table (not kept): {', '.join(r['dropped_columns'])}")
-        return "\n".join(lines)
+        return summarize(self.table, self.report)
+
+
+def summarize(table: str, report: dict) -> str:
+    """A validation report's counts as a few plain lines."""
+    r = report
+    lines = [f"{table}: {r['rows']:,} rows read, {r['valid']:,} valid, {r['rejected']:,} rejected"]
+    for reason, n in r.get("rejected_by_reason", {}).items():
+        lines.append(f"  rejected  {n:>9,}  {reason}")
+    for issue, n in r.get("warnings_by_issue", {}).items():
+        lines.append(f"  warning   {n:>9,}  {issue}")
+    if "missing_location" in r:
+        lines.append(f"  {r['missing_location']:,} valid rows have no coordinates "
+                     "(kept; lon/lat left missing)")
+    if "location_source" in r:
+        parts = ", ".join(f"{k} {v:,}" for k, v in r["location_source"].items())
+        lines.append(f"  location source: {parts}")
+    if r.get("dropped_columns"):
+        lines.append(f"  columns not in the canonical table (not kept): {', '.join(r['dropped_columns'])}")
+    return "\n".join(lines)
 
 
 def validate(df: pd.DataFrame, table: str, tz: str | None = None, *, formats: dict | None = None,
