@@ -13,6 +13,7 @@ counts.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pandas as pd
@@ -110,7 +111,7 @@ def _same_load(tmp_path, table, rows: pa.Table, before: pa.Table | None, policy:
 
 
 @pytest.mark.parametrize("table", list(TABLES))
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=int(os.environ.get("WB_SQLCHECK_EXAMPLES", 40)), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_sql_path_stores_what_validate_and_append_store(tmp_path_factory, table, data):
     rows = data.draw(typed_tables(table), label="rows")
@@ -162,6 +163,11 @@ def test_a_key_equal_only_after_trimming_is_a_duplicate_in_file_order(tmp_path):
     for policy, kept in (("keep_last", "B2"), ("keep_first", "A1"), ("reject_all", None)):
         got = _same_load(tmp_path, "alpr_reads", rows, None, policy)
         assert got.rejected == (2 if kept is None else 1)
+    # 'b' is clean, the two '\tb' repeat each other and are all rejected: 'b' goes with them
+    cases = pa.table({"case_id": ["a", "a", "b", "\tb", "\tb"], "incident_id": ["i"] * 5,
+                      "opened_at": pa.array([T0.to_pydatetime()] * 5, type=pa.timestamp("us", tz="UTC"))})
+    got = _same_load(tmp_path, "cases", cases, None, "reject_all")
+    assert got.rejected == 5 and got.inserted == 0
 
 
 def test_a_parquet_file_with_text_timestamps_is_validated_in_batches(tmp_path):

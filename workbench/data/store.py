@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.data import sqlcheck
+from workbench.data._parse import _to_str
 from workbench.data.schema import SQL_TYPES, TABLES, TableSpec, table_spec
 from workbench.data.validate import ValidationResult, validate
 from workbench.errors import StoreError
@@ -554,9 +555,12 @@ class Store:
         con = self._con
         key_list = ", ".join(keys)
 
+        trimmed_keys = []  # every judged row's key as validate reads it (text trimmed)
+
         def run() -> list[ValidationResult]:
             order = con.execute(f"SELECT file_row_number FROM _wb_rows ORDER BY {key_list}, file_row_number"
                                 ).fetchnumpy()["file_row_number"]
+            trimmed_keys.clear()
             results = []
             for lo in range(0, len(order), batch_rows):
                 rows = np.sort(np.asarray(order[lo:lo + batch_rows], dtype=np.int64))
@@ -567,6 +571,9 @@ class Store:
                     frame = frame[np.isin(frame["file_row_number"].to_numpy(), rows)]
                 frame = frame.drop(columns=["file_row_number"]).reset_index(drop=True)
                 results.append(validate(frame, spec.name, duplicates=duplicates, row_numbers=rows + 1))
+                trimmed_keys.append(pd.DataFrame({
+                    k: _to_str(frame[k]) if spec.column(k).kind in ("id", "str") else frame[k]
+                    for k in spec.key}).dropna())
             return results
 
         def clean_rows_with_keys(valid_keys: pd.DataFrame, copy: bool) -> int:
@@ -581,13 +588,15 @@ class Store:
             finally:
                 con.unregister("_wb_keys")
 
+        # A judged key equal, once trimmed, to a plainly clean row's key is a duplicate validate must
+        # see whole: whether the judged row is kept, or rejected as that key's duplicate.
         results = run()
         if not close_keys:
-            for result in results:
-                if len(result.valid) and clean_rows_with_keys(result.valid[list(spec.key)], copy=False):
+            for judged_keys in trimmed_keys:
+                if len(judged_keys) and clean_rows_with_keys(judged_keys, copy=False):
                     raise _KeyCollision
-        elif len(results) == 1 and len(results[0].valid):
-            if clean_rows_with_keys(results[0].valid[list(spec.key)], copy=True):
+        elif len(results) == 1 and len(trimmed_keys[0]):
+            if clean_rows_with_keys(trimmed_keys[0], copy=True):
                 results = run()
         return results
 
