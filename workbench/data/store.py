@@ -22,6 +22,16 @@ Upsert
 ------
 Rows replace stored rows with the same key (delete-then-insert inside the
 transaction), so loading the same file twice leaves one copy.
+
+Bulk loads
+----------
+:meth:`Store.import_parquet` loads a canonical Parquet file without passing
+every row through pandas: DuckDB checks the rows against the schema in SQL
+(:mod:`workbench.data.sqlcheck`) and inserts the plainly clean ones straight
+from the file; rows it cannot vouch for, and rows sharing a key, are judged by
+:func:`~workbench.data.validate` as any other input. The result is the same as
+``append`` of the whole file (tested with hypothesis); about 1.1M rows/s on
+two cores (docs/benchmarks.md).
 """
 
 from __future__ import annotations
