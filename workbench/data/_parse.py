@@ -103,6 +103,9 @@ def _blank(series: pd.Series) -> np.ndarray:
 
 
 def _show(value) -> str:
+    # a whole number reads the same whether its column came as integers or (with gaps) as floats
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        value = int(value)
     text = str(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
