@@ -54,6 +54,22 @@ def sample():
 
 
 @pytest.fixture(scope="session")
+def sample_network(sample):
+    """The sample's cameras on its road graph (travel-time routing between cameras)."""
+    from workbench.trajectories import CameraNetwork
+
+    return CameraNetwork(sample.roads, sample.cameras)
+
+
+@pytest.fixture(scope="session")
+def sample_trips(sample, sample_network):
+    """The sample's ALPR reads reconstructed into trips, once per session."""
+    from workbench.trajectories import reconstruct
+
+    return reconstruct(sample.alpr_reads, sample.cameras, network=sample_network)
+
+
+@pytest.fixture(scope="session")
 def sample_store_file(sample, tmp_path_factory):
     """A DuckDB store holding every non-empty table of the sample (copy it before writing)."""
     from workbench.data import Store

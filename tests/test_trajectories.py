@@ -7,10 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import workbench
 from workbench.errors import AuditError, PermissionDenied, TrajectoryError
 from workbench.governance.audit import AuditLog
-from workbench.trajectories import (CameraNetwork, Hotlist, NextCameraModel, PlateIndex, canonical_plate,
+from workbench.trajectories import (Hotlist, NextCameraModel, PlateIndex, canonical_plate,
                                     check_pattern, common_vehicles, convoys, hits, normalize_plate,
                                     normalize_state, reachable, reconstruct, search, vehicles_near)
 from workbench.trajectories.near import _near_one, _prepare
@@ -18,19 +17,19 @@ from workbench.trajectories.near import _near_one, _prepare
 WHO = dict(user="jdoe", role="investigator", reason="robbery follow-up", case_number="25-000123")
 
 
-@pytest.fixture(scope="module")
-def scenario():
-    return workbench.load_sample()
+@pytest.fixture(scope="session")
+def scenario(sample):
+    return sample
 
 
-@pytest.fixture(scope="module")
-def network(scenario):
-    return CameraNetwork(scenario.roads, scenario.cameras)
+@pytest.fixture(scope="session")
+def network(sample_network):
+    return sample_network
 
 
-@pytest.fixture(scope="module")
-def trips(scenario, network):
-    return reconstruct(scenario.alpr_reads, scenario.cameras, network=network)
+@pytest.fixture(scope="session")
+def trips(sample_trips):
+    return sample_trips
 
 
 @pytest.fixture(scope="module")

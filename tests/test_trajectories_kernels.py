@@ -5,29 +5,12 @@ import math
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import workbench
 from workbench.data.crs import project
-from workbench.trajectories import CameraNetwork, reconstruct
+from workbench.trajectories import reconstruct
 from workbench.trajectories import _kernels
-
-
-@pytest.fixture(scope="module")
-def scenario():
-    return workbench.load_sample()
-
-
-@pytest.fixture(scope="module")
-def network(scenario):
-    return CameraNetwork(scenario.roads, scenario.cameras)
-
-
-@pytest.fixture(scope="module")
-def trips(scenario, network):
-    return reconstruct(scenario.alpr_reads, scenario.cameras, network=network)
 
 
 def _reference_trips(reads, network=None, gap_s=1800.0, merge_s=60.0, max_speed_kmh=150.0, clock_error_s=30.0,
@@ -150,9 +133,9 @@ def _random_reads(rows, cameras):
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(_READ, max_size=40))
-def test_compiled_walk_matches_a_plain_per_plate_loop_on_random_reads(scenario, network, rows):
-    reads = _random_reads(rows, scenario.cameras)
-    _assert_matches_reference(reconstruct(reads, scenario.cameras, network=network), reads, network)
+def test_compiled_walk_matches_a_plain_per_plate_loop_on_random_reads(sample, sample_network, rows):
+    reads = _random_reads(rows, sample.cameras)
+    _assert_matches_reference(reconstruct(reads, sample.cameras, network=sample_network), reads, sample_network)
     _assert_matches_reference(reconstruct(reads), reads, None)  # no registry: cameras placed by the reads
     by_position = reads.drop(columns="camera_id")  # mobile readers only: straight lines, clock tolerance
     _assert_matches_reference(reconstruct(by_position), by_position, None)
@@ -169,9 +152,9 @@ def test_plate_time_order_is_a_stable_lexsort_for_short_and_long_plates():
         assert np.array_equal(plate_sorted, plate[expected])
 
 
-def test_compiled_walk_matches_a_plain_per_plate_loop_on_the_sample(scenario, network, trips):
-    reads = scenario.alpr_reads.iloc[:4000]
-    _assert_matches_reference(reconstruct(reads, scenario.cameras, network=network), reads, network)
+def test_compiled_walk_matches_a_plain_per_plate_loop_on_the_sample(sample, sample_network):
+    reads = sample.alpr_reads.iloc[:4000]
+    _assert_matches_reference(reconstruct(reads, sample.cameras, network=sample_network), reads, sample_network)
 
 
 # -- next camera, reachable ----------------------------------------------------------------------
