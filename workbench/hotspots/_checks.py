@@ -385,3 +385,36 @@ def check_positive(name, value, unit="m"):
 def warn(message):
     """Emit a HotspotWarning pointing at the caller's caller."""
     warnings.warn(message, HotspotWarning, stacklevel=3)
+
+
+def check_duration(value, name: str = "time_step") -> pd.Timedelta:
+    """A positive duration such as ``"7D"`` or ``"12h"``, or a HotspotInputError naming ``name``."""
+    try:
+        td = pd.Timedelta(value)
+    except (ValueError, TypeError):
+        raise HotspotInputError(f"{name} must be a duration like '7D' or '12h'; got {value!r}") from None
+    if td <= pd.Timedelta(0):
+        raise HotspotInputError(f"{name} must be positive; got {value!r}")
+    return td
+
+
+def step_window(step: pd.Timedelta, end, n_steps, t_min: int, t_max: int):
+    """The time steps of a space-time cube: ``(end timestamp, n_steps, start in ns)``.
+
+    ``end`` defaults to just after the last event (``t_max``, ns) so the final
+    step is the latest full period; without ``n_steps``, as many whole steps
+    as fit after the first event (``t_min``): a part-filled first step would
+    look like a quiet one.
+    """
+    if end is None:
+        end_ts = pd.Timestamp(int(t_max) + 1000, tz="UTC")
+    else:
+        end_ts = pd.Timestamp(end)
+        end_ts = end_ts.tz_localize("UTC") if end_ts.tz is None else end_ts.tz_convert("UTC")
+    if n_steps is None:
+        n_steps = max(1, int((end_ts.value - t_min) // step.value))
+    n_steps = int(n_steps)
+    if n_steps < 1:
+        raise HotspotInputError(f"n_steps must be >= 1; got {n_steps}")
+    return end_ts, n_steps, end_ts.value - n_steps * step.value
+

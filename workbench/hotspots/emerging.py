@@ -49,7 +49,7 @@ import xarray as xr
 from scipy.special import ndtr
 
 from workbench.errors import HotspotInputError
-from workbench.hotspots._checks import as_points, check_positive, is_dask_frame
+from workbench.hotspots._checks import as_points, check_positive, check_duration, is_dask_frame, step_window
 from workbench.hotspots.gistar import _check_alpha, _gi_star, _inference, window_half_widths, window_sum
 from workbench.hotspots.grid import grid_for, report_strays
 
@@ -109,26 +109,11 @@ def space_time_cube(points, cell_size, time_step="7D", *, time="occurred_at", en
         return on_dask.space_time_cube(points, cell_size, time_step, time=time, end=end, n_steps=n_steps,
                                        bounds=bounds, crs=crs)
     cell_size = check_positive("cell_size", cell_size)
-    try:
-        step = pd.Timedelta(time_step)
-    except (ValueError, TypeError):
-        raise HotspotInputError(f"time_step must be a duration like '7D' or '12h'; got {time_step!r}") from None
-    if step <= pd.Timedelta(0):
-        raise HotspotInputError(f"time_step must be positive; got {time_step!r}")
+    step = check_duration(time_step)
     pts = as_points(points, crs, time=time)
     t = pts.times.astype("int64")
-    if end is None:
-        end_ts = pd.Timestamp(int(t.max()) + 1000, tz="UTC")  # just after the last event
-    else:
-        end_ts = pd.Timestamp(end)
-        end_ts = end_ts.tz_localize("UTC") if end_ts.tz is None else end_ts.tz_convert("UTC")
+    end_ts, n_steps, start = step_window(step, end, n_steps, int(t.min()), int(t.max()))
     step_ns = step.value
-    if n_steps is None:  # whole steps only: a part-filled first step would look like a quiet one
-        n_steps = max(1, int((end_ts.value - t.min()) // step_ns))
-    n_steps = int(n_steps)
-    if n_steps < 1:
-        raise HotspotInputError(f"n_steps must be >= 1; got {n_steps}")
-    start = end_ts.value - n_steps * step_ns
     k = np.floor((t - start) / step_ns).astype(np.int64)
     in_time = (k >= 0) & (k < n_steps)
     grid = grid_for(pts, cell_size, bounds)

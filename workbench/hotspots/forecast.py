@@ -32,22 +32,12 @@ import pandas as pd
 import xarray as xr
 
 from workbench.errors import HotspotInputError
-from workbench.hotspots._checks import as_points, check_positive
+from workbench.hotspots._checks import as_points, check_duration, check_positive
 from workbench.hotspots.grid import Grid, grid_for
 from workbench.hotspots.kde import fft_convolve_same, kernel_weights
 
 METHODS = ("prospective", "kde", "naive")
 DEFAULT_LOOKBACK = {"naive": None, "kde": "365D", "prospective": "56D"}
-
-
-def _timedelta(value, name):
-    try:
-        td = pd.Timedelta(value)
-    except (ValueError, TypeError):
-        raise HotspotInputError(f"{name} must be a duration like '7D'; got {value!r}") from None
-    if td <= pd.Timedelta(0):
-        raise HotspotInputError(f"{name} must be positive; got {value!r}")
-    return td
 
 
 def _utc(ts):
@@ -112,9 +102,9 @@ def forecast(incidents, method="prospective", as_of=None, horizon="7D", *, cell_
     if method not in METHODS:
         raise HotspotInputError(f"method must be one of {METHODS}; got {method!r}")
     cell_size = check_positive("cell_size", cell_size)
-    horizon_td = _timedelta(horizon, "horizon")
+    horizon_td = check_duration(horizon, "horizon")
     lookback = lookback or DEFAULT_LOOKBACK[method] or horizon
-    lookback_td = _timedelta(lookback, "lookback")
+    lookback_td = check_duration(lookback, "lookback")
     pts = as_points(incidents, crs, time=time)
     t = pd.DatetimeIndex(pts.times).tz_localize("UTC")
     as_of_ts = (t.max() + pd.Timedelta("1us")) if as_of is None else _utc(as_of)

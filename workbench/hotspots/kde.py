@@ -60,6 +60,24 @@ def nrd_from_stats(stats, n: int) -> float:
     return h
 
 
+def choose_bandwidth(bandwidth, kernel, nrd):
+    """``(h, rule, reach)``: metres given, or ``"nrd"`` computed by ``nrd()``.
+
+    The quartic kernel's support is scaled by sqrt(8) so that with ``"nrd"``
+    it smooths like the Gaussian; ``reach`` is how far a point's kernel
+    extends (the Gaussian is truncated at ``GAUSS_TRUNCATE`` bandwidths).
+    """
+    if isinstance(bandwidth, str):
+        if bandwidth != "nrd":
+            raise HotspotInputError(f"bandwidth must be 'nrd' or metres; got {bandwidth!r}")
+        h = nrd() * (np.sqrt(8.0) if kernel == "quartic" else 1.0)
+        rule = "nrd"
+    else:
+        h = check_positive("bandwidth", bandwidth)
+        rule = "given"
+    return h, rule, h * (GAUSS_TRUNCATE if kernel == "gaussian" else 1.0)
+
+
 def kernel_weights(kernel, bandwidth, cell_size):
     """The kernel sampled at cell-centre offsets, normalised to sum to 1.
 
@@ -167,15 +185,7 @@ def kde(points, cell_size, bandwidth="nrd", kernel="gaussian", weights=None, *,
     if kernel not in KERNELS:
         raise HotspotInputError(f"kernel must be one of {KERNELS}; got {kernel!r}")
     pts = as_points(points, crs, weights=weights, scan=bounds is None or bandwidth == "nrd")
-    if isinstance(bandwidth, str):
-        if bandwidth != "nrd":
-            raise HotspotInputError(f"bandwidth must be 'nrd' or metres; got {bandwidth!r}")
-        h = nrd_bandwidth(pts.x, pts.y) * (np.sqrt(8.0) if kernel == "quartic" else 1.0)
-        bandwidth_rule = "nrd"
-    else:
-        h = check_positive("bandwidth", bandwidth)
-        bandwidth_rule = "given"
-    reach = h * (GAUSS_TRUNCATE if kernel == "gaussian" else 1.0)
+    h, bandwidth_rule, reach = choose_bandwidth(bandwidth, kernel, lambda: nrd_bandwidth(pts.x, pts.y))
     grid = grid_for(pts, cell_size, bounds, pad_m=reach)
     counts, outside = count_points(grid, pts)
     report_strays(outside, pts.n_located, bounds is not None)

@@ -27,7 +27,7 @@ import pandas as pd
 from workbench.data.crs import utm_crs_for
 from workbench.errors import HotspotInputError
 from workbench.hotspots import _checks
-from workbench.hotspots._checks import check_positive
+from workbench.hotspots._checks import check_positive, check_duration, step_window
 
 _CANDIDATES = 200_000  # order statistics: gather the candidates once this few remain
 
@@ -367,7 +367,7 @@ def kde(points, cell_size, bandwidth="nrd", kernel="gaussian", weights=None, *, 
         units="per_km2"):
     """:func:`workbench.hotspots.kde` for a dask DataFrame (same parameters and result)."""
     from workbench.hotspots.grid import report_strays
-    from workbench.hotspots.kde import GAUSS_TRUNCATE, KERNELS, fft_convolve_same, kernel_weights
+    from workbench.hotspots.kde import KERNELS, choose_bandwidth, fft_convolve_same, kernel_weights
 
     cell_size = check_positive("cell_size", cell_size)
     if units not in ("per_km2", "per_cell"):
@@ -375,15 +375,7 @@ def kde(points, cell_size, bandwidth="nrd", kernel="gaussian", weights=None, *, 
     if kernel not in KERNELS:
         raise HotspotInputError(f"kernel must be one of {KERNELS}; got {kernel!r}")
     pts = dask_points(points, crs, weights=weights)
-    if isinstance(bandwidth, str):
-        if bandwidth != "nrd":
-            raise HotspotInputError(f"bandwidth must be 'nrd' or metres; got {bandwidth!r}")
-        h = nrd_bandwidth(pts) * (np.sqrt(8.0) if kernel == "quartic" else 1.0)
-        bandwidth_rule = "nrd"
-    else:
-        h = check_positive("bandwidth", bandwidth)
-        bandwidth_rule = "given"
-    reach = h * (GAUSS_TRUNCATE if kernel == "gaussian" else 1.0)
+    h, bandwidth_rule, reach = choose_bandwidth(bandwidth, kernel, lambda: nrd_bandwidth(pts))
     grid = grid_for(pts, cell_size, bounds, pad_m=reach)
     counts, outside = count_points(grid, pts)
     report_strays(outside, pts.n_located, bounds is not None)
@@ -425,28 +417,13 @@ def space_time_cube(points, cell_size, time_step="7D", *, time="occurred_at", en
     from workbench.hotspots.grid import report_strays
 
     cell_size = check_positive("cell_size", cell_size)
-    try:
-        step = pd.Timedelta(time_step)
-    except (ValueError, TypeError):
-        raise HotspotInputError(f"time_step must be a duration like '7D' or '12h'; got {time_step!r}") from None
-    if step <= pd.Timedelta(0):
-        raise HotspotInputError(f"time_step must be positive; got {time_step!r}")
+    step = check_duration(time_step)
     pts = dask_points(points, crs, time=time)
     span = _compute(*[_delayed(lambda f: (f["t"].min(), f["t"].max()) if len(f) else (np.inf, -np.inf), p)
                       for p in pts.parts])
     t_min, t_max = int(min(s[0] for s in span)), int(max(s[1] for s in span))
-    if end is None:
-        end_ts = pd.Timestamp(t_max + 1000, tz="UTC")
-    else:
-        end_ts = pd.Timestamp(end)
-        end_ts = end_ts.tz_localize("UTC") if end_ts.tz is None else end_ts.tz_convert("UTC")
+    end_ts, n_steps, start = step_window(step, end, n_steps, t_min, t_max)
     step_ns = step.value
-    if n_steps is None:
-        n_steps = max(1, int((end_ts.value - t_min) // step_ns))
-    n_steps = int(n_steps)
-    if n_steps < 1:
-        raise HotspotInputError(f"n_steps must be >= 1; got {n_steps}")
-    start = end_ts.value - n_steps * step_ns
     grid = grid_for(pts, cell_size, bounds)
     binned = [_delayed(_cube_part, p, grid, start, step_ns, n_steps) for p in pts.parts]
     counts, facts = _compute(tree_sum([_delayed(lambda r: r[0], b) for b in binned]),
