@@ -108,7 +108,9 @@ def main(argv=None):
     md += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     md.append("")
     md.append(f"Load average during the run: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (2 cores shared). "
-              f"Peak RSS {peak_rss_mb():,.0f} MB. Reads: the sample tiled (see the script).")
+              f"Peak RSS {peak_rss_mb():,.0f} MB. Reads: the sample tiled (see the script). "
+              "Reconstruct's numba kernels are compiled once and cached on disk; a first call after "
+              "installing (or editing `_kernels.py`) compiles them, about 3 s more.")
     text = "## Trajectories (`benchmarks/bench_trajectories.py`)\n\n" + "\n".join(md)
     print(text)
     if not args.no_write:
