@@ -113,28 +113,44 @@ def space_time_cube(points, cell_size, time_step="7D", *, time="occurred_at", en
     pts = as_points(points, crs, time=time)
     t = pts.times.astype("int64")
     end_ts, n_steps, start = step_window(step, end, n_steps, int(t.min()), int(t.max()))
-    step_ns = step.value
+    grid = grid_for(pts, cell_size, bounds)
+    counts, facts = bin_cube(pts.x, pts.y, t, grid, start, step.value, n_steps)
+    return cube_array(counts, facts, grid, start, step, n_steps, time_step, end_ts, pts, bounds)
+
+
+def bin_cube(x, y, t, grid, start: int, step_ns: int, n_steps: int):
+    """Counts per (step, row, column), flattened, and ``[outside, kept, before, after]`` event counts.
+
+    ``t`` in ns since the epoch; steps start at ``start`` (ns). Used for all
+    points at once, and for each partition of a dask frame.
+    """
     k = np.floor((t - start) / step_ns).astype(np.int64)
     in_time = (k >= 0) & (k < n_steps)
-    grid = grid_for(pts, cell_size, bounds)
-    fx = (pts.x - grid.x0) / grid.cell_size
-    fy = (pts.y - grid.y0) / grid.cell_size
+    fx = (x - grid.x0) / grid.cell_size
+    fy = (y - grid.y0) / grid.cell_size
     in_space = (fx >= 0) & (fx <= grid.nx) & (fy >= 0) & (fy <= grid.ny)
-    report_strays(int((~in_space).sum()), pts.x.size, bounds is not None)
     keep = in_time & in_space
     ix = np.minimum(fx[keep].astype(np.intp), grid.nx - 1)
     iy = np.minimum(fy[keep].astype(np.intp), grid.ny - 1)
     flat = (k[keep] * grid.ny + iy) * grid.nx + ix
     counts = np.bincount(flat, minlength=n_steps * grid.ny * grid.nx).astype(float)
-    starts = pd.to_datetime(start + np.arange(n_steps) * step_ns, utc=True)
+    facts = np.array([(~in_space).sum(), keep.sum(), (k < 0).sum(), (k >= n_steps).sum()], dtype=np.int64)
+    return counts, facts
+
+
+def cube_array(counts, facts, grid, start: int, step: pd.Timedelta, n_steps: int, time_step, end_ts, pts,
+               bounds) -> xr.DataArray:
+    """The binned counts of :func:`bin_cube` as the space-time cube, strays reported."""
+    n_out, n_keep, n_before, n_after = (int(v) for v in facts)
+    report_strays(n_out, pts.n_located, bounds is not None)
+    starts = pd.to_datetime(start + np.arange(n_steps) * step.value, utc=True)
     return xr.DataArray(
         counts.reshape(n_steps, grid.ny, grid.nx), dims=("time", "y", "x"), name="counts",
         coords={"time": starts.tz_localize(None).to_numpy(), "y": grid.y, "x": grid.x},
         attrs={"crs": grid.crs, "cell_size_m": grid.cell_size, "bounds": grid.bounds, "time_zone": "UTC",
                "time_step": str(time_step), "end": end_ts.isoformat(), "units": "events per cell per step",
-               "n_points": int(keep.sum()), "n_missing": pts.n_missing,
-               "n_outside": int((~in_space).sum()), "n_before": int((k < 0).sum()),
-               "n_after": int((k >= n_steps).sum())},
+               "n_points": n_keep, "n_missing": pts.n_missing, "n_outside": n_out, "n_before": n_before,
+               "n_after": n_after},
     )
 
 

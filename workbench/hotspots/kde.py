@@ -179,29 +179,37 @@ def kde(points, cell_size, bandwidth="nrd", kernel="gaussian", weights=None, *,
     if is_dask_frame(points):  # beyond one machine: the same surface from a grid binned on the cluster
         from workbench.scale import hotspots as on_dask
         return on_dask.kde(points, cell_size, bandwidth, kernel, weights, bounds=bounds, crs=crs, units=units)
+    cell_size = check_kde_args(cell_size, units, kernel)
+    pts = as_points(points, crs, weights=weights, scan=bounds is None or bandwidth == "nrd")
+    h, bandwidth_rule, reach = choose_bandwidth(bandwidth, kernel, lambda: nrd_bandwidth(pts.x, pts.y))
+    grid = grid_for(pts, cell_size, bounds, pad_m=reach)
+    counts, outside = count_points(grid, pts)
+    return density_array(grid, counts, outside, pts, kernel, h, bandwidth_rule, units, bounds)
+
+
+def check_kde_args(cell_size, units, kernel) -> float:
+    """The cell size, once ``units`` and ``kernel`` are known ones (or a HotspotInputError)."""
     cell_size = check_positive("cell_size", cell_size)
     if units not in ("per_km2", "per_cell"):
         raise HotspotInputError(f"units must be 'per_km2' or 'per_cell'; got {units!r}")
     if kernel not in KERNELS:
         raise HotspotInputError(f"kernel must be one of {KERNELS}; got {kernel!r}")
-    pts = as_points(points, crs, weights=weights, scan=bounds is None or bandwidth == "nrd")
-    h, bandwidth_rule, reach = choose_bandwidth(bandwidth, kernel, lambda: nrd_bandwidth(pts.x, pts.y))
-    grid = grid_for(pts, cell_size, bounds, pad_m=reach)
-    counts, outside = count_points(grid, pts)
+    return cell_size
+
+
+def density_array(grid, counts, outside, pts, kernel, h, bandwidth_rule, units, bounds):
+    """The density surface of binned ``counts`` as a DataArray, with what went into it in its attrs."""
     report_strays(outside, pts.n_located, bounds is not None)
-    k = kernel_weights(kernel, h, cell_size)
-    surface = fft_convolve_same(counts, k)
+    surface = fft_convolve_same(counts, kernel_weights(kernel, h, grid.cell_size))
     # FFT round-off leaves values of ~1e-17 of the peak where the true density is 0
     surface[surface < 1e-12 * surface.max(initial=0.0)] = 0.0
-    total_in = counts.sum()
-    mass_outside = float(max(total_in - surface.sum(), 0.0))
+    mass_outside = float(max(counts.sum() - surface.sum(), 0.0))
     if units == "per_km2":
         surface /= grid.cell_area_km2
     return grid.data_array(surface, "density", {
         "units": "expected events per km2 over the input period" if units == "per_km2"
         else "expected events per cell over the input period",
         "kernel": kernel, "bandwidth_m": float(h), "bandwidth_rule": bandwidth_rule,
-        "n_points": int(pts.n_located - outside), "n_missing": pts.n_missing,
-        "n_outside": outside,
+        "n_points": int(pts.n_located - outside), "n_missing": pts.n_missing, "n_outside": outside,
         "mass_outside": mass_outside,
     })

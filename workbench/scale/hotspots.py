@@ -366,55 +366,27 @@ def grid_counts(points, cell_size, bounds=None, crs=None, weights=None):
 def kde(points, cell_size, bandwidth="nrd", kernel="gaussian", weights=None, *, bounds=None, crs=None,
         units="per_km2"):
     """:func:`workbench.hotspots.kde` for a dask DataFrame (same parameters and result)."""
-    from workbench.hotspots.grid import report_strays
-    from workbench.hotspots.kde import KERNELS, choose_bandwidth, fft_convolve_same, kernel_weights
+    from workbench.hotspots.kde import check_kde_args, choose_bandwidth, density_array
 
-    cell_size = check_positive("cell_size", cell_size)
-    if units not in ("per_km2", "per_cell"):
-        raise HotspotInputError(f"units must be 'per_km2' or 'per_cell'; got {units!r}")
-    if kernel not in KERNELS:
-        raise HotspotInputError(f"kernel must be one of {KERNELS}; got {kernel!r}")
+    cell_size = check_kde_args(cell_size, units, kernel)
     pts = dask_points(points, crs, weights=weights)
     h, bandwidth_rule, reach = choose_bandwidth(bandwidth, kernel, lambda: nrd_bandwidth(pts))
     grid = grid_for(pts, cell_size, bounds, pad_m=reach)
     counts, outside = count_points(grid, pts)
-    report_strays(outside, pts.n_located, bounds is not None)
-    surface = fft_convolve_same(counts, kernel_weights(kernel, h, cell_size))
-    surface[surface < 1e-12 * surface.max(initial=0.0)] = 0.0
-    mass_outside = float(max(counts.sum() - surface.sum(), 0.0))
-    if units == "per_km2":
-        surface /= grid.cell_area_km2
-    return grid.data_array(surface, "density", {
-        "units": "expected events per km2 over the input period" if units == "per_km2"
-        else "expected events per cell over the input period",
-        "kernel": kernel, "bandwidth_m": float(h), "bandwidth_rule": bandwidth_rule,
-        "n_points": int(pts.n_located - outside), "n_missing": pts.n_missing, "n_outside": outside,
-        "mass_outside": mass_outside,
-    })
+    return density_array(grid, counts, outside, pts, kernel, h, bandwidth_rule, units, bounds)
 
 
 def _cube_part(frame, grid, start, step_ns, n_steps):
-    t = frame["t"].to_numpy()
-    k = np.floor((t - start) / step_ns).astype(np.int64)
-    in_time = (k >= 0) & (k < n_steps)
-    fx = (frame["x"].to_numpy() - grid.x0) / grid.cell_size
-    fy = (frame["y"].to_numpy() - grid.y0) / grid.cell_size
-    in_space = (fx >= 0) & (fx <= grid.nx) & (fy >= 0) & (fy <= grid.ny)
-    keep = in_time & in_space
-    ix = np.minimum(fx[keep].astype(np.intp), grid.nx - 1)
-    iy = np.minimum(fy[keep].astype(np.intp), grid.ny - 1)
-    flat = (k[keep] * grid.ny + iy) * grid.nx + ix
-    counts = np.bincount(flat, minlength=n_steps * grid.ny * grid.nx).astype(float)
-    facts = np.array([(~in_space).sum(), keep.sum(), (k < 0).sum(), (k >= n_steps).sum()], dtype=np.int64)
-    return counts, facts
+    from workbench.hotspots.emerging import bin_cube
+
+    return bin_cube(frame["x"].to_numpy(), frame["y"].to_numpy(), frame["t"].to_numpy(), grid, start, step_ns,
+                    n_steps)
 
 
 def space_time_cube(points, cell_size, time_step="7D", *, time="occurred_at", end=None, n_steps=None,
                     bounds=None, crs=None):
     """:func:`workbench.hotspots.space_time_cube` for a dask DataFrame (same parameters and result)."""
-    import xarray as xr
-
-    from workbench.hotspots.grid import report_strays
+    from workbench.hotspots.emerging import cube_array
 
     cell_size = check_positive("cell_size", cell_size)
     step = check_duration(time_step)
@@ -423,19 +395,8 @@ def space_time_cube(points, cell_size, time_step="7D", *, time="occurred_at", en
                       for p in pts.parts])
     t_min, t_max = int(min(s[0] for s in span)), int(max(s[1] for s in span))
     end_ts, n_steps, start = step_window(step, end, n_steps, t_min, t_max)
-    step_ns = step.value
     grid = grid_for(pts, cell_size, bounds)
-    binned = [_delayed(_cube_part, p, grid, start, step_ns, n_steps) for p in pts.parts]
+    binned = [_delayed(_cube_part, p, grid, start, step.value, n_steps) for p in pts.parts]
     counts, facts = _compute(tree_sum([_delayed(lambda r: r[0], b) for b in binned]),
                              tree_sum([_delayed(lambda r: r[1], b) for b in binned]))
-    n_out, n_keep, n_before, n_after = (int(v) for v in facts)
-    report_strays(n_out, pts.n_located, bounds is not None)
-    starts = pd.to_datetime(start + np.arange(n_steps) * step_ns, utc=True)
-    return xr.DataArray(
-        counts.reshape(n_steps, grid.ny, grid.nx), dims=("time", "y", "x"), name="counts",
-        coords={"time": starts.tz_localize(None).to_numpy(), "y": grid.y, "x": grid.x},
-        attrs={"crs": grid.crs, "cell_size_m": grid.cell_size, "bounds": grid.bounds, "time_zone": "UTC",
-               "time_step": str(time_step), "end": end_ts.isoformat(), "units": "events per cell per step",
-               "n_points": n_keep, "n_missing": pts.n_missing, "n_outside": n_out, "n_before": n_before,
-               "n_after": n_after},
-    )
+    return cube_array(counts, facts, grid, start, step, n_steps, time_step, end_ts, pts, bounds)
