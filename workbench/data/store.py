@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.data import sqlcheck
+from workbench.data.sqlcheck import q as _q
 from workbench.data._parse import _to_str
 from workbench.data.schema import SQL_TYPES, TABLES, TableSpec, table_spec
 from workbench.data.validate import ValidationResult, validate
@@ -55,11 +56,6 @@ from workbench.errors import StoreError
 
 SCHEMA_VERSION = 1
 _TABLE_BBOX_JOIN = {"alpr_reads"}  # reads from fixed cameras take the camera's position
-
-
-def _q(name: str) -> str:
-    """Quote an identifier (DuckDB reserves words such as ``at``)."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclass
@@ -520,9 +516,7 @@ class Store:
             if n_judged:
                 judged = self._judge_rows(spec, src, keys, batch_rows, duplicates, close_keys=False)
         # 4. Judged rows: valid ones upserted, rejected ones quarantined with their reasons.
-        report = {"rows": n, "valid": clean_rows, "rejected": 0, "rejected_by_reason": {},
-                  "warnings_by_issue": {}, "duplicate_keys": 0,
-                  "dropped_columns": [c for c in types if c not in spec.column_names]}
+        report = _empty_report([c for c in types if c not in spec.column_names])
         if "lon" in spec.column_names and spec.location != "required":
             lon = _q("lon") if "lon" in present else "NULL"
             camera = _q("camera_id") if "camera_id" in present else "NULL"
@@ -619,8 +613,7 @@ class Store:
             parquet = pq.ParquetFile(path)
         except Exception as exc:
             raise StoreError(f"{path} is not a readable Parquet file: {exc}") from None
-        report = {"rows": 0, "valid": 0, "rejected": 0, "rejected_by_reason": {}, "warnings_by_issue": {},
-                  "duplicate_keys": 0, "dropped_columns": []}
+        report = _empty_report([])
 
         def prepare(batch, offset):
             return validate(batch.to_pandas(), spec.name, tz=tz, duplicates=duplicates,
@@ -650,6 +643,12 @@ class Store:
             if pending is not None:
                 store(pending.result())
         return AppendResult(spec.name, **totals, report=report, rejected_rows=_concat_rejected(rejected_frames))
+
+
+def _empty_report(dropped_columns: list[str]) -> dict:
+    """A load report with nothing counted yet (validation reports are added with _merge_report)."""
+    return {"rows": 0, "valid": 0, "rejected": 0, "rejected_by_reason": {}, "warnings_by_issue": {},
+            "duplicate_keys": 0, "dropped_columns": dropped_columns}
 
 
 def _concat_rejected(frames: list[pd.DataFrame]) -> pd.DataFrame:
