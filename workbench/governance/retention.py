@@ -47,9 +47,9 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
-import yaml
 
 from workbench.data.schema import table_spec
+from workbench.governance._yaml import read_yaml_mapping
 from workbench.errors import WorkbenchError
 
 BUILTIN_FILE = Path(__file__).with_name("retention.yaml")
@@ -92,14 +92,7 @@ def parse_age(value):
 
 
 def _read_yaml(path) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f) or {}
-    except yaml.YAMLError as exc:
-        raise RetentionError(f"retention policy {path} is not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise RetentionError(f"retention policy {path} must be a mapping")
-    return data
+    return read_yaml_mapping(path, "retention policy", RetentionError)
 
 
 def _merge(base: dict, over: dict) -> dict:

@@ -43,6 +43,7 @@ from pathlib import Path
 import yaml
 
 from workbench.errors import PermissionDenied, WorkbenchError
+from workbench.governance._yaml import read_yaml_mapping
 
 BUILTIN_ROLES_FILE = Path(__file__).with_name("roles.yaml")
 ALL = "*"
@@ -84,14 +85,7 @@ class Roles:
 
 
 def _read_yaml(path) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f) or {}
-    except yaml.YAMLError as exc:
-        raise WorkbenchError(f"roles file {path} is not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise WorkbenchError(f"roles file {path} must be a mapping with 'roles' and 'permissions'")
-    return data
+    return read_yaml_mapping(path, "roles file", WorkbenchError, "a mapping with 'roles' and 'permissions'")
 
 
 def load_roles(path=None) -> Roles:
