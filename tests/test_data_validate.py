@@ -219,3 +219,13 @@ def test_valid_coordinates_are_always_in_range(points):
     assert result.valid["lon"].between(-180, 180).all()
     assert result.valid["lat"].between(-90, 90).all()
     assert len(result.valid) + len(result.rejected) == len(points)
+
+
+def test_a_whole_number_is_quoted_alike_from_integer_and_gappy_float_columns():
+    """An int column with gaps arrives as floats: the reason must not change with it."""
+    base = {"alert_id": ["a", "b"], "detected_at": ["2025-03-01T10:00Z"] * 2, "lon": [-84.5, -84.5],
+            "lat": [39.1, 39.1]}
+    whole = validate(pd.DataFrame({**base, "rounds": [2**53, 3]}), "gunshots")
+    gappy = validate(pd.DataFrame({**base, "rounds": [float(2**53), None]}), "gunshots")
+    assert whole.rejected["reason"].tolist() == gappy.rejected["reason"].tolist() == \
+        ["rounds is too large: '9007199254740992'"]

@@ -208,3 +208,13 @@ def test_served_deployments_run_retention_on_a_schedule(store, log):
     assert scheduler.last_.by_table() == expected and scheduler.last_.total > 0
     assert log.records()["action"].tolist() == ["retention_purge_started", "retention_purge"]
     assert main(["serve", "--users", "nobody.yaml", "--retention", "maine"]) == 1  # needs --live
+
+
+def test_a_broken_retention_policy_is_one_plain_error(tmp_path):
+    bad = tmp_path / "policy.yaml"
+    bad.write_text("tables: {alpr_reads: [\n")
+    with pytest.raises(R.RetentionError, match="retention policy .* is not valid YAML"):
+        R.load_policy(bad)
+    bad.write_text("- a list\n")
+    with pytest.raises(R.RetentionError, match="retention policy .* must be a mapping"):
+        R.load_policy(bad)

@@ -115,3 +115,15 @@ def test_trajectory_plate_search_without_a_reason_is_refused_and_audited(tmp_pat
     assert records["result_count"].isna().sum() == 3  # the refusals are on record, with no results
     assert records.iloc[-1]["result_count"] == len(found) > 0
     assert records.iloc[-1]["reason"] == "robbery follow-up"
+
+
+def test_a_broken_roles_file_is_one_plain_error(tmp_path):
+    from workbench.errors import WorkbenchError
+
+    bad = tmp_path / "roles.yaml"
+    bad.write_text("roles: [unclosed\n")
+    with pytest.raises(WorkbenchError, match="roles file .* is not valid YAML"):
+        load_roles(bad)
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(WorkbenchError, match="must be a mapping with 'roles' and 'permissions'"):
+        load_roles(bad)
